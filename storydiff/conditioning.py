@@ -1,0 +1,112 @@
+"""What the denoiser is conditioned on, as tensors: who the characters are and what happens.
+
+Everything a situation file can say becomes a tensor here, with a mask for what
+is unknown (real text has no traits or events): masked entries take the null
+condition, the same dropout classifier-free guidance trains with (DESIGN §5).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Callable, Optional
+
+import torch
+
+from .models import Cast, Situation
+from .vocab import HOFSTEDE, STANCE
+
+EMBED_DIM = 384  # all-MiniLM-L6-v2
+EVENT_FEATURES = ("desirability", "praiseworthiness", "appealingness", "likelihood", "prospective", "present")
+
+Embedder = Callable[[list[str]], torch.Tensor]
+
+
+@dataclass
+class SceneCondition:
+    """Per-scene conditioning; the leading axis is the batch once `stack`ed. Masks are float 0/1."""
+
+    traits: torch.Tensor          # [C, 5] Big Five in [0, 1]
+    culture: torch.Tensor         # [C, 6] Hofstede / 100
+    description: torch.Tensor     # [C, 384] MiniLM embedding of the description
+    relations: torch.Tensor       # [C, C, 3] static liking, dominance, trust toward each other
+    events: torch.Tensor          # [C, T, 6] appraisal of the beat's events by each character
+    publicness: torch.Tensor      # [1]
+    trait_mask: torch.Tensor      # [C]
+    culture_mask: torch.Tensor    # [C]
+    description_mask: torch.Tensor  # [C]
+    event_mask: torch.Tensor      # [1] 1 where events are known (scripted), 0 for real text
+    characters: torch.Tensor      # [C] 1 for a real character, 0 for padding
+    beats: torch.Tensor           # [T] 1 for a real beat, 0 for padding
+
+    def to(self, device: torch.device | str) -> "SceneCondition":
+        return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+    def null(self) -> "SceneCondition":
+        """The unconditional version: traits, culture, description, relations and events dropped."""
+        zero = {n: torch.zeros_like(getattr(self, n)) for n in
+                ("trait_mask", "culture_mask", "description_mask", "event_mask")}
+        return replace(self, **zero, relations=torch.zeros_like(self.relations), publicness=torch.zeros_like(self.publicness))
+
+    @staticmethod
+    def stack(items: list["SceneCondition"], characters: int, beats: int) -> "SceneCondition":
+        """Batch conditions of different cast sizes and lengths, padding to `characters` × `beats`."""
+        out = {}
+        for f in fields(SceneCondition):
+            padded = [_pad(getattr(c, f.name), f.name, characters, beats) for c in items]
+            out[f.name] = torch.stack(padded)
+        return SceneCondition(**out)
+
+
+def _pad(t: torch.Tensor, name: str, characters: int, beats: int) -> torch.Tensor:
+    """Zero-pad the character axes (and beat axis) of one field to a common size."""
+    target = {
+        "relations": (characters, characters, t.shape[-1]),
+        "events": (characters, beats, t.shape[-1]),
+        "beats": (beats,),
+        "publicness": tuple(t.shape),
+        "event_mask": tuple(t.shape),
+    }.get(name, (characters, *t.shape[1:]))
+    out = torch.zeros(target, dtype=t.dtype)
+    out[tuple(slice(0, s) for s in t.shape)] = t
+    return out
+
+
+def condition_from(cast: Cast, situation: Situation, embed: Optional[Embedder] = None) -> SceneCondition:
+    """Conditioning tensors for a situation's cast, in the situation's cast order."""
+    ids = situation.cast
+    C, T = len(ids), situation.beats
+    chars = [cast[i] for i in ids]
+    traits = torch.tensor([c.personality.vector() for c in chars], dtype=torch.float32)
+    culture = torch.zeros(C, len(HOFSTEDE))
+    culture_mask = torch.zeros(C)
+    for k, cid in enumerate(ids):
+        cult = cast.culture_of(cid)
+        if cult is not None:
+            culture[k] = torch.tensor([cult.hofstede.get(d, 50.0) / 100.0 for d in HOFSTEDE])
+            culture_mask[k] = 1.0
+    relations = torch.zeros(C, C, len(STANCE))
+    for i, c in enumerate(chars):
+        for j, other in enumerate(ids):
+            rel = c.relation_to(other)
+            if rel is not None:
+                relations[i, j] = torch.tensor([getattr(rel, s) for s in STANCE])
+    events = torch.zeros(C, T, len(EVENT_FEATURES))
+    for ev in situation.events:
+        b = ev.beat - 1
+        for ap in ev.appraisals:
+            if ap.character in ids and 0 <= b < T:
+                k = ids.index(ap.character)
+                events[k, b] += torch.tensor([
+                    ap.desirability, ap.praiseworthiness or 0.0, ap.appealingness or 0.0, ap.likelihood,
+                    1.0 if ev.status == "prospective" else 0.0, 1.0,
+                ])
+    texts = [c.description or c.name for c in chars]
+    if embed is not None:
+        description, description_mask = embed(texts).float().reshape(C, EMBED_DIM), torch.ones(C)
+    else:
+        description, description_mask = torch.zeros(C, EMBED_DIM), torch.zeros(C)
+    return SceneCondition(
+        traits=traits, culture=culture, description=description, relations=relations, events=events,
+        publicness=torch.tensor([situation.publicness], dtype=torch.float32),
+        trait_mask=torch.ones(C), culture_mask=culture_mask, description_mask=description_mask,
+        event_mask=torch.ones(1), characters=torch.ones(C), beats=torch.ones(T),
+    )
