@@ -6,7 +6,6 @@ at the exact place to fix. `source` is excluded from dumps and round trips.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -191,6 +190,7 @@ class Situation(Located):
     events: list[Event] = Field(default_factory=list)
     pins: list[Pin] = Field(default_factory=list)
     path: Optional[str] = Field(default=None, exclude=True, repr=False)
+    library: Optional["Cast"] = Field(default=None, exclude=True, repr=False)  # the cast it was loaded with
 
 
 class StoryScene(Located):
@@ -231,5 +231,4 @@ class Cast(BaseModel):
         return self.cultures.get(culture) if culture else None
 
 
-def source_path(model: Located) -> Path | None:
-    return Path(model.source.path) if model.source else None
+Situation.model_rebuild()

@@ -1,0 +1,92 @@
+"""Checkpoints: safetensors weights + a JSON config beside them, validated before use."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import fields
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .denoiser import Denoiser, DenoiserConfig
+from .errors import StorydiffError
+
+FORMAT = "storydiff-checkpoint/1"
+
+
+def default_checkpoint() -> Path:
+    """The checkpoint bundled with the package."""
+    return Path(str(resources.files("storydiff.checkpoints").joinpath("default.safetensors")))
+
+
+def config_path(weights: Path) -> Path:
+    return weights.with_suffix(".json")
+
+
+def file_hash(path: Path) -> str:
+    """Short content hash: names a checkpoint in every output's provenance."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(model: Denoiser, path: Path | str, extra: dict | None = None) -> Path:
+    """Write `path` (.safetensors) and its `.json` config atomically."""
+    from safetensors.torch import save
+
+    path = Path(path).with_suffix(".safetensors")
+    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    _atomic_write(path, save(state))
+    meta = {"format": FORMAT, "storydiff": __version__, "config": model.config.to_dict(), **(extra or {})}
+    _atomic_write(config_path(path), json.dumps(meta, indent=2).encode())
+    return path
+
+
+def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> tuple[Denoiser, dict]:
+    """Load and check a checkpoint; any problem is one StorydiffError naming the file and the fix."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        path = path.with_suffix(".safetensors")
+    meta_file = config_path(path)
+    for f in (path, meta_file):
+        if not f.is_file():
+            raise StorydiffError(f"{f}: checkpoint file not found; pass the .safetensors written by `storydiff train`")
+    try:
+        meta = json.loads(meta_file.read_text())
+        known = {f.name for f in fields(DenoiserConfig)}
+        config = DenoiserConfig(**{k: v for k, v in meta["config"].items() if k in known})
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StorydiffError(f"{meta_file}: not a storydiff checkpoint config ({exc}); re-run `storydiff train`")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise StorydiffError(f"{path}: corrupt checkpoint ({exc}); re-download or re-train it")
+    model = Denoiser(config)
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    got = {k: v.shape for k, v in state.items()}
+    if expected != got:
+        diff = sorted(set(expected) ^ set(got)) or [k for k in expected if expected[k] != got[k]]
+        raise StorydiffError(f"{path}: weights do not match its config (first mismatch: {diff[0]}); "
+                             "the .json and .safetensors must come from the same training run")
+    model.load_state_dict(state)
+    meta["hash"] = file_hash(path)
+    return model.to(device).eval(), meta

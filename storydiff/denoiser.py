@@ -1,0 +1,217 @@
+"""The prior: a small transformer over (character, beat) tokens that predicts the clean scene.
+
+x-prediction (Li & He 2025, "Back to Basics"): the network's output *is* the
+clean scene, D(x; σ) = F(c_in(σ)·x, c_noise(σ)) with no skip connection, using
+EDM's c_in, c_noise, σ distribution and loss weighting (Karras et al. 2022,
+Table 1). `DenoiserConfig.parameterisation` switches to ε-prediction or EDM's
+full preconditioning for the ablations of benchmarks/prior_quality.py.
+
+Tokens: one per (character, beat), fed felt | shown | mood (47 values).
+Attention alternates across beats (within a character) and across characters
+(within a beat); in the latter, each pair's stance and static relation become a
+per-head attention bias, and stance is read out per ordered pair.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .conditioning import EMBED_DIM, EVENT_FEATURES, SceneCondition
+from .layout import DEFAULT_MAX_CHARACTERS, MOOD, STANCE_START, n_features
+from .vocab import BIG_FIVE, HOFSTEDE, STANCE
+
+TOKEN_FEATURES = MOOD.stop  # felt | shown | mood
+N_STANCE = len(STANCE)
+
+
+@dataclass
+class DenoiserConfig:
+    width: int = 128
+    depth: int = 4
+    heads: int = 4
+    max_characters: int = DEFAULT_MAX_CHARACTERS
+    max_beats: int = 64
+    sigma_data: float = 0.5
+    sigma_min: float = 0.002
+    sigma_max: float = 10.0
+    p_mean: float = -1.2
+    p_std: float = 1.2
+    parameterisation: Literal["x", "eps", "edm"] = "x"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class AdaLNZero(nn.Module):
+    """Shift, scale and gate from the condition, zero-initialised so each block starts as identity (DiT)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.mod = nn.Linear(width, 3 * width)
+        nn.init.zeros_(self.mod.weight)
+        nn.init.zeros_(self.mod.bias)
+
+    def forward(self, h: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shift, scale, gate = self.mod(F.silu(cond)).chunk(3, dim=-1)
+        return self.norm(h) * (1 + scale) + shift, gate
+
+
+class Attention(nn.Module):
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)
+        self.out = nn.Linear(width, width)
+
+    def forward(self, h: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """h `[N, L, width]`; bias `[N, heads, L, L]` (−inf where a key is padding)."""
+        n, length, width = h.shape
+        q, k, v = self.qkv(h).reshape(n, length, 3, self.heads, width // self.heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        return self.out(out.transpose(1, 2).reshape(n, length, width))
+
+
+class Block(nn.Module):
+    """Attention across beats, then across characters (pair-biased), then an MLP; each adaLN-zero."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.ada = nn.ModuleList(AdaLNZero(width) for _ in range(3))
+        self.beat_attn = Attention(width, heads)
+        self.char_attn = Attention(width, heads)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+
+    def forward(self, h: torch.Tensor, cond: torch.Tensor, beat_bias: torch.Tensor,
+                char_bias: torch.Tensor) -> torch.Tensor:
+        b, c, t, w = h.shape
+        x, gate = self.ada[0](h, cond)
+        h = h + gate * self.beat_attn(x.reshape(b * c, t, w), beat_bias).reshape(b, c, t, w)
+        x, gate = self.ada[1](h, cond)
+        x = x.transpose(1, 2).reshape(b * t, c, w)
+        h = h + gate * self.char_attn(x, char_bias).reshape(b, t, c, w).transpose(1, 2)
+        x, gate = self.ada[2](h, cond)
+        return h + gate * self.mlp(x)
+
+
+def fourier_noise_embedding(c_noise: torch.Tensor, width: int) -> torch.Tensor:
+    """Sinusoidal embedding of the noise level (as in EDM's positional embedding)."""
+    half = width // 2
+    freqs = torch.exp(-math.log(10000) * torch.arange(half, device=c_noise.device) / half)
+    args = c_noise[:, None].float() * freqs[None] * 100
+    return torch.cat([args.cos(), args.sin()], dim=-1)
+
+
+class SceneTransformer(nn.Module):
+    """The raw network F: (scaled noisy scene, noise level, condition) → output of the same shape."""
+
+    def __init__(self, config: DenoiserConfig):
+        super().__init__()
+        w = config.width
+        self.config = config
+        self.token_in = nn.Linear(TOKEN_FEATURES, w)
+        self.beat_pos = nn.Embedding(config.max_beats, w)
+        self.noise_mlp = nn.Sequential(nn.Linear(w, w), nn.SiLU(), nn.Linear(w, w))
+        self.character_in = nn.Linear(len(BIG_FIVE) + len(HOFSTEDE) + EMBED_DIM, w)
+        self.null_character = nn.Parameter(torch.zeros(w))
+        self.event_in = nn.Linear(len(EVENT_FEATURES), w)
+        self.public_in = nn.Linear(1, w)
+        self.pair_in = nn.Sequential(nn.Linear(2 * N_STANCE + 1, w // 2), nn.SiLU(), nn.Linear(w // 2, config.heads * config.depth))
+        self.blocks = nn.ModuleList(Block(w, config.heads) for _ in range(config.depth))
+        self.final = AdaLNZero(w)
+        self.token_out = nn.Linear(w, TOKEN_FEATURES)
+        self.pair_out = nn.Sequential(nn.Linear(2 * w + N_STANCE, w), nn.SiLU(), nn.Linear(w, N_STANCE))
+
+    def _condition(self, cond: SceneCondition, c_noise: torch.Tensor, shape: tuple[int, int, int, int]) -> torch.Tensor:
+        """One conditioning vector per token: noise level + who the character is + what happens to them."""
+        b, c, t, w = shape
+        noise = self.noise_mlp(fourier_noise_embedding(c_noise, w))[:, None, None]
+        traits = torch.cat([cond.traits * cond.trait_mask[..., None], cond.culture * cond.culture_mask[..., None],
+                            cond.description * cond.description_mask[..., None]], dim=-1)
+        known = ((cond.trait_mask + cond.culture_mask + cond.description_mask) > 0).float()[..., None]
+        who = known * self.character_in(traits) + (1 - known) * self.null_character
+        events = self.event_in(cond.events[:, :c, :t]) * cond.event_mask[:, None, None]
+        public = self.public_in(cond.publicness)[:, None, None] * cond.event_mask[:, None, None]
+        return noise + who[:, :, None] + events + public
+
+    def _biases(self, x: torch.Tensor, cond: SceneCondition) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        b, c, t, _ = x.shape
+        heads, depth = self.config.heads, self.config.depth
+        neg = torch.finfo(x.dtype).min
+        beat_ok = cond.beats[:, :t].bool()
+        beat_bias = torch.zeros(b, t, device=x.device, dtype=x.dtype).masked_fill(~beat_ok, neg)
+        beat_bias = beat_bias[:, None, None, None, :].expand(b, c, heads, t, t).reshape(b * c, heads, t, t)
+        stance = x[..., STANCE_START:STANCE_START + N_STANCE * c].reshape(b, c, t, c, N_STANCE)
+        relation = (cond.relations[:, :c, :c] * cond.trait_mask[:, :c, None, None])[:, :, None].expand(b, c, t, c, N_STANCE)
+        self_pair = torch.eye(c, device=x.device, dtype=x.dtype)[None, :, None, :, None].expand(b, c, t, c, 1)
+        pair = self.pair_in(torch.cat([stance, relation, self_pair], dim=-1))  # [b, c(i), t, c(j), heads*depth]
+        char_ok = cond.characters[:, :c].bool()
+        mask = torch.zeros(b, c, device=x.device, dtype=x.dtype).masked_fill(~char_ok, neg)
+        pair = pair.permute(0, 2, 4, 1, 3) + mask[:, None, None, None, :]  # [b, t, heads*depth, i, j]
+        per_layer = pair.reshape(b * t, depth, heads, c, c).unbind(1)
+        return beat_bias, list(per_layer)
+
+    def forward(self, x: torch.Tensor, c_noise: torch.Tensor, cond: SceneCondition) -> torch.Tensor:
+        b, c, t, f = x.shape
+        h = self.token_in(x[..., :TOKEN_FEATURES]) + self.beat_pos.weight[:t]
+        cvec = self._condition(cond, c_noise, h.shape)
+        beat_bias, char_biases = self._biases(x, cond)
+        for block, char_bias in zip(self.blocks, char_biases):
+            h = block(h, cvec, beat_bias, char_bias)
+        x_out, _ = self.final(h, cvec)
+        tokens = self.token_out(x_out)
+        hi = h[:, :, None].expand(b, c, c, t, h.shape[-1])
+        hj = h[:, None].expand(b, c, c, t, h.shape[-1])
+        rel = cond.relations[:, :c, :c, None].expand(b, c, c, t, N_STANCE)
+        stance = self.pair_out(torch.cat([hi, hj, rel], dim=-1)).permute(0, 1, 3, 2, 4).reshape(b, c, t, c * N_STANCE)
+        pad = f - TOKEN_FEATURES - c * N_STANCE
+        return torch.cat([tokens, stance, x.new_zeros(b, c, t, pad)], dim=-1)
+
+
+class Denoiser(nn.Module):
+    """D(x; σ): the preconditioned network that returns an estimate of the clean scene."""
+
+    def __init__(self, config: DenoiserConfig):
+        super().__init__()
+        self.config = config
+        self.net = SceneTransformer(config)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: SceneCondition) -> torch.Tensor:
+        sd = self.config.sigma_data
+        sigma = sigma.reshape(-1, 1, 1, 1).to(x.dtype)
+        c_in = 1 / (sigma ** 2 + sd ** 2).sqrt()  # EDM Table 1
+        c_noise = sigma.log().flatten() / 4
+        out = self.net(c_in * x, c_noise, cond)
+        kind = self.config.parameterisation
+        if kind == "x":  # Li & He 2025: the network predicts the clean scene directly
+            return out
+        if kind == "eps":  # ε-prediction: x0 = x − σ·ε
+            return x - sigma * out
+        c_skip = sd ** 2 / (sigma ** 2 + sd ** 2)  # EDM's full preconditioning
+        c_out = sigma * sd / (sigma ** 2 + sd ** 2).sqrt()
+        return c_skip * x + c_out * out
+
+    def loss(self, x0: torch.Tensor, mask: torch.Tensor, cond: SceneCondition,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """EDM's loss: log-normal σ, weight (σ² + σ_d²)/(σ·σ_d)², squared error on observed variables only."""
+        cfg = self.config
+        b = x0.shape[0]
+        normal = torch.randn(b, generator=generator, device=x0.device)
+        sigma = (normal * cfg.p_std + cfg.p_mean).exp()
+        noise = torch.randn(x0.shape, generator=generator, device=x0.device) * sigma.reshape(-1, 1, 1, 1)
+        weight = ((sigma ** 2 + cfg.sigma_data ** 2) / (sigma * cfg.sigma_data) ** 2).reshape(-1, 1, 1, 1)
+        denoised = self(x0 + noise * mask, sigma, cond)
+        err = weight * (denoised - x0) ** 2 * mask
+        return err.sum() / mask.sum().clamp_min(1)
+
+
+def n_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+assert n_features(DEFAULT_MAX_CHARACTERS) == STANCE_START + N_STANCE * DEFAULT_MAX_CHARACTERS

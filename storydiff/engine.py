@@ -1,0 +1,224 @@
+"""The facade users call: load a checkpoint, then sample or step through scenes (DESIGN §6, §8)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import torch
+
+from . import __version__
+from .checkpoint import default_checkpoint, load_checkpoint
+from .conditioning import SceneCondition, condition_from
+from .denoiser import Denoiser
+from .errors import StorydiffError
+from .layout import StateLayout
+from .models import Cast, Pin, Situation, Story
+from .polytope import Polytope
+from .sampling import SAMPLERS, Projected, Step, sigmas_for, tolerance
+from .scene import Provenance, Scene
+
+DEFAULT_SAMPLER = "heun"
+DEFAULT_STEPS = 12
+
+
+def pick_device(device: Optional[str | torch.device] = None) -> torch.device:
+    """`cuda` when available, else `cpu`, unless the caller names one."""
+    if device is not None:
+        dev = torch.device(device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise StorydiffError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+        return dev
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class Run:
+    """Everything fixed for one denoising run: what `denoise` and resume need to agree on."""
+
+    situation: Situation
+    cast: Cast
+    layout: StateLayout
+    polytope: Polytope
+    condition: SceneCondition
+    sigmas: list[float]
+    sampler: str
+    steps: int
+    seed: int
+    guidance: float
+    project: bool
+    n: int
+
+
+class Engine:
+    """A loaded denoiser on a device; samples scenes for situations."""
+
+    def __init__(self, model: Denoiser, meta: dict, device: torch.device):
+        self.model = model.to(device).eval()
+        self.meta = meta
+        self.device = device
+
+    @classmethod
+    def load(cls, path: str | Path, device: Optional[str | torch.device] = None) -> "Engine":
+        dev = pick_device(device)
+        model, meta = load_checkpoint(path, dev)
+        return cls(model, meta, dev)
+
+    @classmethod
+    def default(cls, device: Optional[str | torch.device] = None) -> "Engine":
+        """The bundled checkpoint, on CUDA when available."""
+        return cls.load(default_checkpoint(), device)
+
+    @property
+    def checkpoint(self) -> str:
+        return self.meta.get("hash", "unknown")
+
+    def prepare(self, situation: Situation, *, cast: Optional[Cast] = None, n: int = 1, seed: int = 0,
+                steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, guidance: float = 1.0,
+                project: bool = True, pins: tuple[Pin, ...] | list[Pin] = (),
+                previous: Optional[dict[str, float]] = None) -> Run:
+        """Compile the constraint set and the conditioning; refuse an infeasible scene before sampling."""
+        from .constraints import compile_constraints
+
+        if sampler not in SAMPLERS:
+            raise StorydiffError(f"unknown sampler {sampler!r}; use one of: {', '.join(SAMPLERS)}")
+        if steps < 1 or n < 1:
+            raise StorydiffError("steps and n must be at least 1")
+        cast = _cast_of(situation, cast)
+        if pins:
+            situation = situation.model_copy(update={"pins": [*situation.pins, *pins]})
+        _check_feasible(cast, situation, previous)
+        layout = StateLayout(situation.cast, situation.beats, self.model.config.max_characters)
+        polytope = compile_constraints(cast, situation, previous=previous)
+        cond = condition_from(cast, situation, embed=None)
+        condition = SceneCondition.stack([cond] * n, len(situation.cast), situation.beats).to(self.device)
+        cfg = self.model.config
+        return Run(situation, cast, layout, polytope, condition, sigmas_for(sampler, steps, cfg.sigma_min, cfg.sigma_max),
+                   sampler, steps, seed, guidance, project, n)
+
+    def denoise(self, situation: Situation | Run, *, resume: Optional[Step] = None,
+                edits: Optional[dict[str, float]] = None, **options) -> Iterator[Step]:
+        """Yield a Step after every sampler update; `resume=step` continues from any step exactly."""
+        run = situation if isinstance(situation, Run) else self.prepare(situation, **options)
+        generator = torch.Generator().manual_seed(run.seed)
+        if resume is None:
+            shape = (run.n, *run.layout.shape)
+            x = torch.randn(shape, generator=generator, dtype=torch.float32).to(self.device) * run.sigmas[0]
+            start, carry = 0, {}
+        else:
+            generator.set_state(resume.rng_state)
+            x, start, carry = resume.x_t.clone(), resume.index + 1, dict(resume.carry)
+        mask = run.layout.mask().to(self.device, x.dtype)
+        known = self._known(run, edits or {}, resume)
+        if resume is not None and known:
+            x = _apply(x, known, run.layout, shift_from=resume.projected)
+        project = _projector(run, carry.get("projection")) if run.project else None
+        denoise = self._denoiser(run, mask, known)
+        sampler = SAMPLERS[run.sampler]
+        yield from sampler(denoise, x * mask, run.sigmas, project, generator, start=start, carry=carry)
+
+    def _known(self, run: Run, edits: dict[str, float], resume: Optional[Step]) -> dict[str, float]:
+        """Values held fixed by inpainting: equality pins and the writer's edits."""
+        known = {p.var: p.equal for p in run.situation.pins if p.equal is not None}
+        for name, value in edits.items():
+            run.layout.index(name)
+            known[name] = float(value)
+        return known
+
+    def _denoiser(self, run: Run, mask: torch.Tensor, known: dict[str, float]):
+        """D(x, σ) with classifier-free guidance and inpainting of known values into x0_hat."""
+        cond, null = run.condition, run.condition.null()
+
+        @torch.no_grad()
+        def denoise(x: torch.Tensor, sigma: float) -> torch.Tensor:
+            s = torch.full((x.shape[0],), sigma, device=x.device)
+            d = self.model(x, s, cond)
+            if run.guidance != 1.0:
+                d = self.model(x, s, null) + run.guidance * (d - self.model(x, s, null))
+            return _apply(d * mask, known, run.layout)
+
+        return denoise
+
+    def sample(self, situation: Situation, n: int = 1, seed: int = 0, steps: int = DEFAULT_STEPS,
+               sampler: str = DEFAULT_SAMPLER, project: bool = True, **options) -> list[Scene]:
+        """n scenes of one situation in one batched pass."""
+        run = self.prepare(situation, n=n, seed=seed, steps=steps, sampler=sampler, project=project, **options)
+        last = None
+        for last in self.denoise(run):
+            pass
+        return self.scenes(run, last)
+
+    def scenes(self, run: Run, step: Step) -> list[Scene]:
+        """Scenes from a step's projected estimate (the final step gives the sampled scenes)."""
+        out = []
+        for k in range(run.n):
+            prov = Provenance(storydiff=__version__, checkpoint=self.checkpoint, seed=run.seed, sampler=run.sampler,
+                              steps=run.steps, guidance=run.guidance, project=run.project,
+                              situation=run.situation.id, sample=k)
+            out.append(Scene.from_tensor(step.projected[k], run.cast, run.situation, prov, step.binding))
+        return out
+
+    def sample_story(self, story: Story, cast: Optional[Cast] = None, seed: int = 0, **options) -> list[Scene]:
+        """Scene after scene; each starts where the previous one's mood and stance ended (DESIGN §3)."""
+        scenes: list[Scene] = []
+        for k, (part, situation) in enumerate(zip(story.scenes, story.situations)):
+            previous = carry_over(scenes[-1], part.carry) if scenes else None
+            scenes += self.sample(situation, n=1, seed=seed + k, cast=cast, previous=previous, **options)
+        return scenes
+
+
+def carry_over(scene: Scene, carry: list[str]) -> dict[str, float]:
+    """The previous scene's last-beat mood and stance, keyed `mara.mood.pleasure`, `mara.stance.ilan.trust`."""
+    out: dict[str, float] = {}
+    for cell in scene.cells[-1]:
+        if "mood" in carry:
+            out.update({f"{cell.character}.mood.{d}": v for d, v in cell.mood.items()})
+        if "stance" in carry:
+            out.update({f"{cell.character}.stance.{o}.{s}": v for o, st in cell.stance.items() for s, v in st.items()})
+    return out
+
+
+def _cast_of(situation: Situation, cast: Optional[Cast]) -> Cast:
+    cast = cast or situation.library
+    if cast is None:
+        raise StorydiffError(f"situation {situation.id!r} has no cast loaded; load it with storydiff.load_situation(path, cast)")
+    return cast
+
+
+def _check_feasible(cast: Cast, situation: Situation, previous: Optional[dict[str, float]]) -> None:
+    from .feasibility import explain_infeasible
+
+    problems = explain_infeasible(cast, situation, previous=previous)
+    if problems:
+        raise StorydiffError("; ".join(str(p) for p in problems))
+
+
+def _apply(x: torch.Tensor, known: dict[str, float], layout: StateLayout,
+           shift_from: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Write known values into a state; with `shift_from`, move x by the edit's offset from that estimate."""
+    if not known:
+        return x
+    flat = x.reshape(x.shape[0], -1).clone()
+    for name, value in known.items():
+        pos = int(layout.positions[layout.index(name)])
+        if shift_from is None:
+            flat[:, pos] = value
+        else:
+            flat[:, pos] += value - shift_from.reshape(x.shape[0], -1)[:, pos]
+    return flat.reshape(x.shape)
+
+
+def _projector(run: Run, warm: object):
+    """Projection of x0_hat onto the run's polytope, warm-started from the previous call."""
+    from .projection import project
+
+    state = {"warm": warm}
+    layout, polytope = run.layout, run.polytope
+
+    def apply(x0: torch.Tensor, index: int, last: bool) -> Projected:
+        flat = layout.flatten(x0).to(torch.float64)
+        y, info = project(flat, polytope, warm_start=state["warm"], tol=tolerance(index, run.steps))
+        state["warm"] = info
+        return Projected(layout.unflatten(y.to(x0.dtype), like=x0), info.distance, sorted(info.binding_union()), info)
+
+    return apply
