@@ -1,0 +1,173 @@
+"""Training the prior on corpus shards (simulated and real), resumable exactly, CPU or GPU.
+
+A shard is a safetensors file with `x` `[K, C, T, F]`, `mask` (observed variables)
+and the SceneCondition fields as `cond.<field>` — what `storydiff corpus` and the
+real-text builder both write. Conditions are dropped to the null condition with
+probability `cond_dropout`, which is what classifier-free guidance samples with.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+import torch
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .conditioning import SceneCondition
+from .denoiser import Denoiser, DenoiserConfig, n_parameters
+
+MASK_FIELDS = ("trait_mask", "culture_mask", "description_mask", "event_mask")
+
+
+@dataclass
+class Shard:
+    x: torch.Tensor
+    mask: torch.Tensor
+    cond: SceneCondition
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def batch(self, index: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, SceneCondition]:
+        cond = SceneCondition(**{f.name: getattr(self.cond, f.name)[index] for f in fields(SceneCondition)})
+        return self.x[index].to(device), self.mask[index].to(device, torch.float32), cond.to(device)
+
+
+def load_shard(path: Path | str) -> Shard:
+    from safetensors.torch import load_file
+
+    t = load_file(str(path))
+    cond = SceneCondition(**{f.name: t[f"cond.{f.name}"].float() for f in fields(SceneCondition)})
+    return Shard(t["x"].float(), t["mask"].bool(), cond)
+
+
+def save_shard(path: Path | str, x: torch.Tensor, mask: torch.Tensor, cond: SceneCondition) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {"x": x.float().contiguous(), "mask": mask.to(torch.uint8).contiguous()}
+    tensors |= {f"cond.{f.name}": getattr(cond, f.name).float().contiguous() for f in fields(SceneCondition)}
+    save_file(tensors, str(path))
+
+
+def shard_files(paths: Iterable[Path | str]) -> list[Path]:
+    """Shards named directly, or every `*.safetensors` in the given folders."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        out += sorted(p.glob("*.safetensors")) if p.is_dir() else [p]
+    return out
+
+
+def drop_conditions(cond: SceneCondition, p: float, generator: torch.Generator) -> SceneCondition:
+    """Per scene, with probability p, the null condition (classifier-free guidance training)."""
+    keep = (torch.rand(cond.traits.shape[0], generator=generator) >= p).float().to(cond.traits.device)
+    changes = {name: getattr(cond, name) * keep.reshape(-1, *[1] * (getattr(cond, name).dim() - 1))
+               for name in MASK_FIELDS}
+    return SceneCondition(**{**{f.name: getattr(cond, f.name) for f in fields(SceneCondition)}, **changes})
+
+
+@dataclass
+class TrainOptions:
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup: int = 100
+    cond_dropout: float = 0.1
+    seed: int = 0
+    log_every: int = 100
+    save_every: int = 500
+
+
+def _learning_rate(step: int, opts: TrainOptions) -> float:
+    """Linear warm-up, then cosine decay to 10%."""
+    if step < opts.warmup:
+        return opts.lr * (step + 1) / opts.warmup
+    progress = (step - opts.warmup) / max(1, opts.steps - opts.warmup)
+    return opts.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+class Trainer:
+    """Owns the model, optimiser and RNG, so a run can stop and resume bit for bit."""
+
+    def __init__(self, model: Denoiser, shards: list[Shard], opts: TrainOptions, device: torch.device):
+        self.model = model.to(device).train()
+        self.shards = shards
+        self.opts = opts
+        self.device = device
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+        self.generator = torch.Generator().manual_seed(opts.seed)
+        self.step = 0
+        sizes = torch.tensor([len(s) for s in shards], dtype=torch.float64)
+        self.shard_weights = sizes / sizes.sum()
+
+    def train_step(self) -> float:
+        k = int(torch.multinomial(self.shard_weights, 1, generator=self.generator))
+        shard = self.shards[k]
+        index = torch.randint(len(shard), (min(self.opts.batch_size, len(shard)),), generator=self.generator)
+        x, mask, cond = shard.batch(index, self.device)
+        cond = drop_conditions(cond, self.opts.cond_dropout, self.generator)
+        for group in self.optimizer.param_groups:
+            group["lr"] = _learning_rate(self.step, self.opts)
+        noise_gen = torch.Generator(device=self.device).manual_seed(int(torch.randint(2**62, (1,), generator=self.generator)))
+        loss = self.model.loss(x, mask, cond, generator=noise_gen)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.step += 1
+        return float(loss)
+
+    def state(self) -> dict:
+        return {"step": self.step, "optimizer": self.optimizer.state_dict(), "rng": self.generator.get_state()}
+
+    def load_state(self, state: dict) -> None:
+        self.step = state["step"]
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["rng"])
+
+    def save(self, out: Path) -> Path:
+        """Checkpoint (weights + config) and, beside it, the optimiser/RNG state for exact resume."""
+        path = save_checkpoint(self.model, out, extra={"trained": {"steps": self.step, **vars(self.opts)}})
+        torch.save(self.state(), path.with_suffix(".train.pt"))
+        return path
+
+    def run(self, out: Optional[Path], progress: Optional[Callable[[int, float], None]] = None) -> list[float]:
+        losses = []
+        while self.step < self.opts.steps:
+            losses.append(self.train_step())
+            if progress and (self.step % self.opts.log_every == 0 or self.step == self.opts.steps):
+                progress(self.step, sum(losses[-self.opts.log_every:]) / len(losses[-self.opts.log_every:]))
+            if out and self.step % self.opts.save_every == 0:
+                self.save(out)
+        if out:
+            self.save(out)
+        return losses
+
+
+def make_trainer(data: list[Path | str], opts: TrainOptions, device: torch.device,
+                 config: Optional[DenoiserConfig] = None, init: Optional[Path] = None,
+                 resume: Optional[Path] = None) -> Trainer:
+    """A trainer over corpus shards; `init` fine-tunes a checkpoint, `resume` continues a run exactly."""
+    shards = [load_shard(p) for p in shard_files(data)]
+    if not shards:
+        raise FileNotFoundError("no corpus shards found; run `storydiff corpus --out DIR` first")
+    source = resume or init
+    if source is not None:
+        model, _ = load_checkpoint(source, device)
+    else:
+        torch.manual_seed(opts.seed)
+        model = Denoiser(config or DenoiserConfig())
+    trainer = Trainer(model, shards, opts, device)
+    if resume is not None:
+        trainer.load_state(torch.load(Path(resume).with_suffix(".train.pt"), weights_only=False))
+    return trainer
+
+
+def describe(trainer: Trainer) -> str:
+    n = sum(len(s) for s in trainer.shards)
+    return json.dumps({"parameters": n_parameters(trainer.model), "scenes": n, "device": str(trainer.device),
+                       "steps": trainer.opts.steps, "time": time.strftime("%Y-%m-%d %H:%M")})
