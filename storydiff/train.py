@@ -119,7 +119,7 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.optimizer.step()
         self.step += 1
-        return float(loss)
+        return float(loss.detach())
 
     def state(self) -> dict:
         return {"step": self.step, "optimizer": self.optimizer.state_dict(), "rng": self.generator.get_state()}
@@ -150,9 +150,9 @@ class Trainer:
 
 def make_trainer(data: list[Path | str], opts: TrainOptions, device: torch.device,
                  config: Optional[DenoiserConfig] = None, init: Optional[Path] = None,
-                 resume: Optional[Path] = None) -> Trainer:
+                 resume: Optional[Path] = None, shards: Optional[list[Shard]] = None) -> Trainer:
     """A trainer over corpus shards; `init` fine-tunes a checkpoint, `resume` continues a run exactly."""
-    shards = [load_shard(p) for p in shard_files(data)]
+    shards = (shards or []) + [load_shard(p) for p in shard_files(data)]
     if not shards:
         raise FileNotFoundError("no corpus shards found; run `storydiff corpus --out DIR` first")
     source = resume or init
