@@ -17,12 +17,20 @@ Signed = float  # [-1, 1]
 
 
 class Source(BaseModel):
-    """Where an element was written."""
+    """Where an element was written; `attributes` holds (name, line, column) of each attribute."""
 
     model_config = ConfigDict(frozen=True)
     path: str
     line: int
     column: int = 1
+    attributes: tuple[tuple[str, int, int], ...] = Field(default=(), repr=False)
+
+    def at(self, attribute: str | None) -> Source:
+        """Where one attribute of the element was written (the element itself when not known)."""
+        for name, line, column in self.attributes:
+            if name == attribute:
+                return Source(path=self.path, line=line, column=column)
+        return self
 
 
 class Located(BaseModel):
@@ -190,6 +198,7 @@ class Situation(Located):
     events: list[Event] = Field(default_factory=list)
     pins: list[Pin] = Field(default_factory=list)
     path: Optional[str] = Field(default=None, exclude=True, repr=False)
+    cast_sources: list[Source] = Field(default_factory=list, exclude=True, repr=False)  # one per `cast` entry
     library: Optional["Cast"] = Field(default=None, exclude=True, repr=False)  # the cast it was loaded with
 
 

@@ -9,6 +9,7 @@ from ..errors import Problem, ValidationError
 from ..layout import StateLayout
 from ..models import Cast, Character, Located, Situation
 from ..polytope import Polytope
+from ..vocab import OCC_EMOTIONS
 
 INF = float("inf")
 
@@ -56,6 +57,12 @@ class SceneContext:
         first, stride = self._base[variable]
         return first + (beat - 1) * stride
 
+    def check_emotion(self, model: Located, emotion: str | None) -> None:
+        """Raise a ValidationError at `model` unless `emotion` is an OCC category (or None)."""
+        if emotion is not None and emotion not in OCC_EMOTIONS:
+            raise self.fail(model, "unknown-emotion", f"'{emotion}' is not an OCC emotion; use one of: "
+                            + ", ".join(OCC_EMOTIONS))
+
     def fail(self, model: Located | None, code: str, message: str) -> ValidationError:
         """A ValidationError pointing at `model` (else at the situation file)."""
         src = (model.source if model is not None and model.source else None) or self.situation.source
@@ -99,6 +106,6 @@ class RowBuilder:
         A = torch.sparse_csr_tensor(torch.tensor(self.crow, dtype=torch.int64),
                                     torch.tensor(self.cols, dtype=torch.int64),
                                     torch.tensor(self.vals, dtype=f64),
-                                    size=(len(self.names), len(columns)), dtype=f64)
+                                    size=(len(self.names), len(columns)), dtype=f64, check_invariants=True)
         return Polytope(A=A, lower=torch.tensor(self.lower, dtype=f64), upper=torch.tensor(self.upper, dtype=f64),
                         names=self.names, columns=list(columns), sources=self.sources)

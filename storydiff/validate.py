@@ -1,0 +1,122 @@
+"""`storydiff validate`: check writers' files and folders the way a compiler checks sources.
+
+The kind of each file comes from its root element, not its name. Characters and
+cultures are checked as a library (a folder) or alone (a file); situations and
+stories against the cast found for them (DESIGN §3), then, when the feasibility
+module is installed, for whether any scene can satisfy them at all.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+from . import loader, xmlio
+from .errors import Problem, StorydiffError, ValidationError
+from .models import Cast, Situation
+
+PathLike = Union[str, Path]
+
+
+class PathError(StorydiffError):
+    """A path given to validate that does not exist or cannot be read: a usage error, not invalid input."""
+
+
+def _readable(path: Path) -> Path:
+    try:
+        path.open("rb").close()
+    except OSError as e:
+        raise PathError(f"{path}: cannot read ({e.strerror or e})") from None
+    return path
+
+
+def expand(paths: Sequence[PathLike]) -> list[tuple[Path, list[Path]]]:
+    """Each argument with the XML files it names (a folder: every *.xml below it)."""
+    expanded = []
+    for arg in paths:
+        path = Path(arg)
+        if path.is_dir():
+            expanded.append((path, [_readable(p) for p in sorted(path.rglob("*.xml")) if p.is_file()]))
+        elif path.exists():
+            expanded.append((path, [_readable(path)]))
+        else:
+            raise PathError(f"{arg}: no such file or folder")
+    return expanded
+
+
+def feasibility_problems(cast: Cast, situation: Situation) -> list[Problem]:
+    """Hook for `storydiff.feasibility.explain_infeasible(cast, situation)`, used when that module exists."""
+    try:
+        from .feasibility import explain_infeasible
+    except ImportError as e:
+        if getattr(e, "name", None) != f"{__package__}.feasibility":
+            raise
+        return []
+    return list(explain_infeasible(cast, situation))
+
+
+class _Validation:
+    """One run: the problems found so far and the casts already loaded, by folder."""
+
+    def __init__(self, characters: Optional[PathLike]):
+        if characters is not None and not Path(characters).is_dir():
+            raise PathError(f"--characters {characters}: no such folder")
+        self.characters = characters
+        self.problems: list[Problem] = []
+        self.casts: dict[Path, Optional[Cast]] = {}
+
+    def _try(self, load, *args):
+        try:
+            return load(*args)
+        except ValidationError as e:
+            self.problems += e.problems
+            return None
+
+    def cast_for(self, path: Path) -> Optional[Cast]:
+        folder = loader.find_characters_dir(path, self.characters)
+        key = folder.resolve()
+        if key not in self.casts:
+            self.casts[key] = self._try(loader.load_characters, folder)
+        return self.casts[key]
+
+    def library(self, argument: Path, files: list[Path]) -> None:
+        if argument.is_dir():
+            self._try(loader.load_cast, files, True, str(argument))
+        else:
+            self._try(loader.load_characters, argument)
+
+    def scene(self, path: Path, kind: str) -> None:
+        cast = self.cast_for(path)
+        if cast is None:
+            self._try(loader.read_model, path)
+            return
+        if kind == "situation":
+            situations = [self._try(loader.load_situation, path, cast)]
+        else:
+            story = self._try(loader.load_story, path, cast)
+            situations = story.situations if story else []
+        for situation in filter(None, situations):
+            self.problems += feasibility_problems(cast, situation)
+
+    def kind(self, path: Path) -> Optional[str]:
+        doc = self._try(xmlio.parse, path)
+        return doc.kind if doc else None
+
+    def argument(self, argument: Path, files: list[Path]) -> None:
+        kinds = {path: self.kind(path) for path in files}
+        library = [p for p in files if kinds[p] in ("character", "culture")]
+        if library:
+            self.library(argument, library)
+        for path in files:
+            if kinds[path] in ("situation", "story"):
+                self.scene(path, kinds[path])
+
+
+def validate_paths(paths: Sequence[PathLike], characters: Optional[PathLike] = None) -> list[Problem]:
+    """Every problem in the given files and folders (empty when all are valid).
+
+    Raises PathError for a path that does not exist or cannot be read.
+    """
+    run = _Validation(characters)
+    for argument, files in expand(paths):
+        run.argument(argument, files)
+    return list(dict.fromkeys(run.problems))
