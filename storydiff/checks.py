@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
+from .affect import NEUTRALISE_EPSILON, display_value
 from .errors import Problem
 from .models import (
     Cast,
@@ -125,9 +126,10 @@ def display_conflicts(rules: list[DisplayRule], ranges: list[EmotionRange]) -> l
 
     Each rule is one-sided and linear in felt and shown (DESIGN §3), so over the
     felt range it gives a lower or an upper bound on the shown value: `max` c and
-    `neutralise` ε (when written) cap it, `de-intensify` caps it at k·max felt,
-    `intensify` floors it at min felt, `simulate` at c, and `mask` floors the
-    shown emotion at k·min felt of the masked one. An empty interval is a
+    `neutralise` ε cap it, `de-intensify` caps it at k·max felt, `intensify`
+    floors it at min felt, `simulate` at c; `mask` caps the hidden emotion at ε
+    and floors the shown one at k·min felt of the hidden. Values missing from a
+    file are the compiler's (`affect.display_value`). An empty interval is a
     contradiction no situation can fix.
     """
     felt = _felt(ranges)
@@ -135,17 +137,19 @@ def display_conflicts(rules: list[DisplayRule], ranges: list[EmotionRange]) -> l
     highs: dict[tuple[str, str], list[_Bound]] = defaultdict(list)
     for rule in rules:
         lo, hi, felt_causes = felt[rule.emotion]
-        key, value = (rule.emotion, rule.audience), rule.value
-        if rule.kind in ("max", "neutralise") and value is not None:
+        key, value = (rule.emotion, rule.audience), display_value(rule)
+        if rule.kind in ("max", "neutralise"):
             highs[key].append(_Bound(value, (rule,)))
-        elif rule.kind == "de-intensify" and value is not None:
+        elif rule.kind == "de-intensify":
             highs[key].append(_Bound(value * hi, (rule, *felt_causes)))
         elif rule.kind == "intensify":
             lows[key].append(_Bound(lo, (rule, *felt_causes)))
-        elif rule.kind == "simulate" and value is not None:
+        elif rule.kind == "simulate":
             lows[key].append(_Bound(value, (rule,)))
-        elif rule.kind == "mask" and value is not None and rule.show:
-            lows[(rule.show, rule.audience)].append(_Bound(value * lo, (rule, *felt_causes)))
+        else:  # mask
+            highs[key].append(_Bound(NEUTRALISE_EPSILON, (rule,)))
+            if rule.show:
+                lows[(rule.show, rule.audience)].append(_Bound(value * lo, (rule, *felt_causes)))
     conflicts = []
     for key, bounds in lows.items():
         low = max(bounds, key=lambda b: b.value)
@@ -153,6 +157,13 @@ def display_conflicts(rules: list[DisplayRule], ranges: list[EmotionRange]) -> l
         if high is not None and low.value > high.value + EPSILON:
             conflicts.append(Conflict(key[0], key[1], low, high))
     return conflicts
+
+
+def effective_rules(ch: Character, culture: Optional[Culture]) -> list[DisplayRule]:
+    """The culture's rules the character does not rewrite, then its own (as the constraint compiler applies them)."""
+    own = {(r.emotion, r.audience) for r in ch.display_rules}
+    inherited = [r for r in (culture.display_rules if culture else []) if (r.emotion, r.audience) not in own]
+    return inherited + ch.display_rules
 
 
 def _describe(causes: tuple[Located, ...]) -> str:
@@ -229,8 +240,7 @@ def check_cast(cast: Cast, closed: bool = True) -> list[Problem]:
     for ch in cast.characters.values():
         problems += _check_membership(ch, cast, closed)
         culture = cast.cultures.get(ch.culture) if ch.culture else None
-        rules = (culture.display_rules if culture else []) + ch.display_rules
-        for conflict in display_conflicts(rules, ch.ranges):
+        for conflict in display_conflicts(effective_rules(ch, culture), ch.ranges):
             mine = _owned(ch, conflict.causes)
             if mine is not None:
                 problems.append(conflict_problem(conflict, mine, ch.id))

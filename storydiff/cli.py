@@ -19,7 +19,9 @@ from .errors import StorydiffError, ValidationError
 
 
 class UsageError(StorydiffError):
-    """The command line itself is wrong (exit 2)."""
+    """The command line itself is wrong."""
+
+    exit_code = 2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -105,22 +107,17 @@ def _run(argv: Optional[Sequence[str]]) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the command line; returns the exit code."""
-    from .validate import PathError
-
+    """Run the command line; returns the exit code (an error's `exit_code`, else 1)."""
     try:
         return _run(argv)
     except SystemExit as e:  # --help and --version
         return int(e.code or 0)
-    except (UsageError, PathError, OSError) as e:
-        print(f"storydiff: error: {e}", file=sys.stderr)
-        return 2
     except ValidationError as e:
         print(e, file=sys.stderr)
         return 1
-    except StorydiffError as e:
+    except (StorydiffError, OSError) as e:
         print(f"storydiff: error: {e}", file=sys.stderr)
-        return 1
+        return getattr(e, "exit_code", 2 if isinstance(e, OSError) else 1)
 
 
 if __name__ == "__main__":

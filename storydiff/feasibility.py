@@ -27,6 +27,8 @@ from .polytope import Polytope
 DELETION_ORDER = ("box", "volatility", "relation", "mood-pull", "continuity", "range", "display", "culture",
                   "event", "pin")
 _DUAL_TOL = 1e-9
+_AUDIENCE = {"public": "in public", "private": "in private", "superior": "before a superior",
+             "inferior": "before an inferior", "intimate": "among intimates"}
 
 
 class _System:
@@ -54,7 +56,7 @@ class _System:
         return res.status == 0
 
     def certificate(self) -> np.ndarray | None:
-        """Rows carrying the elastic LP's non-zero duals, or None when every row can hold."""
+        """Rows carrying the elastic LP's non-zero duals, or None when every row can hold (to 1e-9)."""
         rows = np.arange(self.A.shape[0])
         A_ub, b_ub, hi, lo = self._inequalities(rows)
         k, n = A_ub.shape[0], self.A.shape[1]
@@ -72,8 +74,10 @@ class _System:
 def conflicting_rows(polytope: Polytope) -> list[str] | None:
     """Names of a minimal set of rows that cannot all hold together; None when the polytope is feasible."""
     system = _System(polytope)
+    if system.feasible(np.arange(len(polytope.names))):
+        return None
     support = system.certificate()
-    if support is None:
+    if support is None:  # infeasible by less than the LP tolerance: as good as feasible
         return None
     if system.feasible(support):  # a numerically weak certificate: filter everything instead
         support = np.arange(len(polytope.names))
@@ -117,6 +121,13 @@ def describe_row(name: str, lower: float, upper: float) -> str:
         return f"{stem} = {upper if np.isfinite(upper) else lower:g} {when}"
     if family == "volatility":
         return f"{stem} (a change of at most {upper:g}) {when}"
+    if family in ("display", "culture"):
+        owner, _, rule = stem.partition(".display.")
+        emotion, audience, *part = rule.split(".")
+        culture, _, character = owner.removeprefix("culture:").rpartition(".")
+        whose = f"{character}'s display rule" if family == "display" else f"the {culture} display rule for {character}"
+        mask = {"hide": " (the masked emotion kept off the face)", "show": " (the emotion shown instead)"}
+        return f"{whose} on {emotion} {_AUDIENCE[audience]}{mask.get(part[0], '') if part else ''} {when}"
     return f"{stem} {_bound(lower, upper)} {when}"
 
 

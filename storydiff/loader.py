@@ -7,6 +7,7 @@ Loading runs three layers and reports every problem they find together:
 from __future__ import annotations
 
 import os
+import re
 from importlib.resources import files
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Union
@@ -50,8 +51,8 @@ def _source(doc: xmlio.Document, element: etree._Element) -> Source:
 
 
 def _text(element: etree._Element) -> str:
-    """Element text with whitespace collapsed, as xs:token reads it: writers wrap long lines."""
-    return " ".join("".join(element.itertext()).split())
+    """Element text with XML whitespace collapsed, as xs:token reads it: writers wrap long lines."""
+    return re.sub(r"[ \t\r\n]+", " ", "".join(element.itertext())).strip(" ")
 
 
 def _children(element: etree._Element) -> list[tuple[str, etree._Element]]:

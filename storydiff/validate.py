@@ -20,6 +20,8 @@ PathLike = Union[str, Path]
 class PathError(StorydiffError):
     """A path given to validate that does not exist or cannot be read: a usage error, not invalid input."""
 
+    exit_code = 2
+
 
 def _readable(path: Path) -> Path:
     try:

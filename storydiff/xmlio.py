@@ -114,8 +114,7 @@ _SYNTAX_CODES = {
     "ERR_UNDECLARED_ENTITY": "undefined-entity",
 }
 _SYNTAX_HINTS = {
-    "unclosed-tag": "close every element (<name>…</name>, or <range …/> for an empty one)",
-    "empty-file": "a storydiff file holds one <character>, <culture>, <situation> or <story> element",
+    "unclosed-tag": "close every element (<name>…</name>, or <range …/> for an empty one)",    "empty-file": "a storydiff file holds one <character>, <culture>, <situation> or <story> element",
     "bad-encoding": "save the file as UTF-8, or declare its real encoding in <?xml version=\"1.0\" encoding=\"…\"?>",
     "undefined-entity": "only &amp; &lt; &gt; &quot; &apos; and numeric references such as &#233; are allowed",
     "xml-syntax": "check the markup at this place",
@@ -153,13 +152,30 @@ def _doctype_problem(path: str, line: int, column: int) -> Problem:
                     "or read other files); remove the <!DOCTYPE …> block")
 
 
+_SYNTAX_WORDS = (
+    (r"Opening and ending tag mismatch: (\S+) line (\d+) and (\S+)",
+     r"<\1> opened on line \2 is not closed before </\3>; add </\1>"),
+    (r"Premature end of data in tag (\S+) line (\d+)",
+     r"the file ends before <\1> from line \2 is closed; add </\1>"),
+    (r"Invalid bytes in character encoding",
+     "these bytes are not valid in the file's encoding; " + _SYNTAX_HINTS["bad-encoding"]),
+)
+
+
+def _syntax_message(message: str, code: str) -> str:
+    message = message.strip().rstrip(".")
+    for pattern, words in _SYNTAX_WORDS:
+        if re.match(pattern, message):
+            return re.sub(pattern, words, message)
+    return f"{message}; {_SYNTAX_HINTS[code]}"
+
+
 def _syntax_problems(path: str, parser: etree.XMLParser) -> list[Problem]:
-    problems = []
+    """The first fatal error (libxml2 stops there), in a writer's words."""
     for entry in parser.error_log.filter_from_errors():
         code = _SYNTAX_CODES.get(entry.type_name, "xml-syntax")
-        message = entry.message.strip().rstrip(".")
-        problems.append(_problem(path, entry.line, entry.column, code, f"{message}; {_SYNTAX_HINTS[code]}"))
-    return problems[:1] or [_problem(path, 1, 1, "xml-syntax", "the file is not well-formed XML")]
+        return [_problem(path, entry.line, entry.column, code, _syntax_message(entry.message, code))]
+    return [_problem(path, 1, 1, "xml-syntax", "the file is not well-formed XML")]
 
 
 def _decode(data: bytes, encoding: str | None) -> str:

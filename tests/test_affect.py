@@ -4,11 +4,27 @@ from __future__ import annotations
 import pytest
 
 from storydiff.affect import (
-    COMPOUNDS, EMOTION_FAMILY, EMOTION_PAD, PAD_SPAN, appraised_emotions, audiences_for, default_mood,
-    display_value, mood_dynamics, pull_scale, stability,
+    COMPOUNDS,
+    EMOTION_FAMILY,
+    EMOTION_PAD,
+    PAD_SPAN,
+    appraised_emotions,
+    audiences_for,
+    default_mood,
+    display_value,
+    mood_dynamics,
+    pull_scale,
+    stability,
 )
 from storydiff.models import (
-    Appraisal, Cast, Character, DisplayRule, MoodDynamics, Personality, Relation, Situation,
+    Appraisal,
+    Cast,
+    Character,
+    DisplayRule,
+    MoodDynamics,
+    Personality,
+    Relation,
+    Situation,
 )
 from storydiff.vocab import OCC_EMOTIONS
 

@@ -15,8 +15,21 @@ from storydiff.constraints import carried_state, compile_constraints, row_family
 from storydiff.errors import ValidationError
 from storydiff.layout import StateLayout
 from storydiff.models import (
-    Appraisal, Cast, Character, Culture, DisplayRule, EmotionRange, Event, Mood, MoodDynamics, Personality, Pin,
-    Relation, Situation, Source, Volatility,
+    Appraisal,
+    Cast,
+    Character,
+    Culture,
+    DisplayRule,
+    EmotionRange,
+    Event,
+    Mood,
+    MoodDynamics,
+    Personality,
+    Pin,
+    Relation,
+    Situation,
+    Source,
+    Volatility,
 )
 from storydiff.polytope import Polytope
 from storydiff.vocab import OCC_EMOTIONS
@@ -29,26 +42,26 @@ def at(path: str, line: int) -> Source:
 
 
 def mara(**changes) -> Character:
-    base = dict(
-        id="mara", name="Mara Voss", culture="harbor-folk", source=at("mara.character.xml", 2),
-        personality=Personality(openness=0.4, conscientiousness=0.8, extraversion=0.3, agreeableness=0.5,
-                                neuroticism=0.6, source=at("mara.character.xml", 6)),
-        mood=Mood(pleasure=0.1, arousal=-0.1, dominance=0.4, source=at("mara.character.xml", 8)),
-        mood_dynamics=MoodDynamics(pull=0.3, band=0.25, source=at("mara.character.xml", 9)),
-        ranges=[EmotionRange(emotion="anger", max=0.7, source=at("mara.character.xml", 10)),
+    base = {
+        "id": "mara", "name": "Mara Voss", "culture": "harbor-folk", "source": at("mara.character.xml", 2),
+        "personality": Personality(openness=0.4, conscientiousness=0.8, extraversion=0.3, agreeableness=0.5,
+                                   neuroticism=0.6, source=at("mara.character.xml", 6)),
+        "mood": Mood(pleasure=0.1, arousal=-0.1, dominance=0.4, source=at("mara.character.xml", 8)),
+        "mood_dynamics": MoodDynamics(pull=0.3, band=0.25, source=at("mara.character.xml", 9)),
+        "ranges": [EmotionRange(emotion="anger", max=0.7, source=at("mara.character.xml", 10)),
                 EmotionRange(emotion="shame", never=True, source=at("mara.character.xml", 11)),
                 EmotionRange(emotion="fear", min=0.05, source=at("mara.character.xml", 12))],
-        volatility=[Volatility(max_step=0.35, source=at("mara.character.xml", 13)),
+        "volatility": [Volatility(max_step=0.35, source=at("mara.character.xml", 13)),
                     Volatility(emotion="anger", max_step=0.5, source=at("mara.character.xml", 14))],
-        display_rules=[DisplayRule(emotion="fear", audience="public", kind="neutralise", value=0.05),
+        "display_rules": [DisplayRule(emotion="fear", audience="public", kind="neutralise", value=0.05),
                        DisplayRule(emotion="distress", audience="superior", kind="mask", value=0.5, show="satisfaction")],
-        relations=[Relation(to="ilan", liking=0.4, dominance=0.2, trust=0.6, source=at("mara.character.xml", 17))],
-    )
-    return Character(**{**base, **changes})
+        "relations": [Relation(to="ilan", liking=0.4, dominance=0.2, trust=0.6, source=at("mara.character.xml", 17))],
+    }
+    return Character(**(base | changes))
 
 
 def ilan(**changes) -> Character:
-    return Character(**{**dict(id="ilan", name="Ilan", culture="harbor-folk"), **changes})
+    return Character(**{"id": "ilan", "name": "Ilan", "culture": "harbor-folk", **changes})
 
 
 HARBOR = Culture(id="harbor-folk", name="Harbor folk", display_rules=[
@@ -261,6 +274,15 @@ def test_rules_naming_what_the_scene_lacks_are_reported_at_their_place(pin, even
     assert e.value.problems[0].code == code
 
 
+def test_a_cast_member_without_a_file_and_a_rule_written_twice():
+    cast, sit = scene()
+    with pytest.raises(ValidationError) as e:
+        compile_constraints(cast, sit.model_copy(update={"cast": ["mara", "ilan", "zed"]}))
+    assert e.value.problems[0].code == "unknown-character" and e.value.problems[0].line == 2
+    p = compile_constraints(*scene(pins=[Pin(var="mara.felt.joy@2", min=0.1), Pin(var="mara.felt.joy@2", min=0.1)]))
+    assert "pin:mara.felt.joy>=0.1@2" in p.names and "pin:mara.felt.joy>=0.1#2@2" in p.names
+
+
 def test_continuity_with_the_previous_scene():
     cast, sit = storm()
     first = compile_constraints(cast, sit)
@@ -312,3 +334,15 @@ def test_shipped_example_situations_are_feasible(path):
     cast = loader.load_characters(CHARACTERS)
     situation = loader.load_situation(path, cast)
     assert feasible_point(compile_constraints(cast, situation)) is not None
+
+
+def test_shipped_story_carries_into_feasible_scenes():
+    loader = pytest.importorskip("storydiff.loader")
+    cast = loader.load_characters(CHARACTERS)
+    story = loader.load_story(CHARACTERS / "stories" / "saltmarsh.story.xml", cast)
+    previous = None
+    for part, situation in zip(story.scenes, story.situations):
+        p = compile_constraints(cast, situation, previous)
+        y = feasible_point(p)
+        assert y is not None, situation.id
+        previous = carried_state(p.columns, y, part.carry)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from ..errors import Problem, ValidationError
 from ..layout import StateLayout
 from ..models import Cast, Situation
 from ..polytope import Polytope
@@ -44,16 +43,13 @@ def compile_constraints(cast: Cast, situation: Situation, previous: Mapping[str,
     `mara.mood.pleasure` and `mara.stance.ilan.trust` (see `carried_state`). Raises
     ValidationError, with the file position, for rules that name what the scene lacks.
     """
-    missing = [c for c in situation.cast if c not in cast]
-    if missing:
-        src = situation.source
-        raise ValidationError([Problem(src.path if src else situation.path or "<situation>", src.line if src else 1,
-                                       src.column if src else 1, "unknown-character",
-                                       f"no character file for {', '.join(missing)}")])
     layout = layout or StateLayout(situation.cast, situation.beats)
     if layout.cast != list(situation.cast) or layout.beats != situation.beats:
         raise ValueError(f"layout ({layout.describe()}) does not match situation '{situation.id}'")
     scene = SceneContext(cast, situation, layout, dict(previous or {}))
+    missing = [c for c in situation.cast if c not in cast]
+    if missing:
+        raise scene.fail(situation, "unknown-character", f"no character file for {', '.join(missing)}")
     rows = RowBuilder()
     for add_rows in FAMILIES:
         add_rows(rows, scene)

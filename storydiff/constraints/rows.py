@@ -15,7 +15,7 @@ INF = float("inf")
 
 
 def where(model: Located | None) -> str | None:
-    """"path:line" of the element a row comes from, for Polytope.sources."""
+    """The `path:line` of the element a row comes from, for Polytope.sources."""
     return f"{model.source.path}:{model.source.line}" if model is not None and model.source else None
 
 
@@ -85,12 +85,13 @@ class RowBuilder:
 
     def add(self, name: str, terms: dict[int, float], lower: float = -INF, upper: float = INF,
             source: Located | None = None) -> None:
-        """Append one row; a repeated name (same rule written twice) gets a `#k` suffix."""
+        """Append one row; a repeated name (the same rule written twice) becomes `stem#k@beat`."""
         if name in self._seen:
+            stem, at, beat = name.rpartition("@")
             k = 2
-            while f"{name}#{k}" in self._seen:
+            while f"{stem}#{k}{at}{beat}" in self._seen:
                 k += 1
-            name = f"{name}#{k}"
+            name = f"{stem}#{k}{at}{beat}"
         self._seen.add(name)
         for c in sorted(terms):
             self.cols.append(c)

@@ -1,0 +1,160 @@
+"""Simulated corpora on disk (`storydiff corpus`): safetensors shards of padded scenes and a JSON manifest.
+
+A shard holds `x` `[K, Cmax, Tmax, F]` float32, `mask` `[K, Cmax, Tmax, F]` (1 where a real variable
+lives) and every SceneCondition field stacked as `cond.<field>`, written and read by `train.save_shard`
+and `train.load_shard`, so the trainer reads simulated and real-text shards alike. Cmax and Tmax are
+the generator's largest cast and scene. Scene i is drawn from `numpy.random.default_rng([seed, i])`:
+shards are independent, so they are written one at a time (never the whole corpus in memory) or in
+parallel, and the bytes depend only on (seed, n, shard size, generator parameters).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from .conditioning import SceneCondition, condition_from
+from .layout import DEFAULT_MAX_CHARACTERS, StateLayout, n_features
+from .simulator import DEFAULT_CONFIG, PROJECTION_TOL, SimulatorConfig, generate_scene
+from .train import Shard, load_shard, save_shard
+from .vocab import OCC_EMOTIONS, PAD, STANCE
+
+CORPUS_VERSION = 1
+MANIFEST = "manifest.json"
+DEFAULT_SHARD_SIZE = 4096
+
+
+def scene_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of scene `index`: independent of every other scene, so any shard can be rebuilt alone."""
+    return np.random.default_rng([seed, index])
+
+
+def feature_names(max_characters: int = DEFAULT_MAX_CHARACTERS) -> list[str]:
+    """One label per feature: `felt.anger`, `shown.fear`, `mood.pleasure`, `stance.2.trust` (slot = cast index)."""
+    return ([f"felt.{e}" for e in OCC_EMOTIONS] + [f"shown.{e}" for e in OCC_EMOTIONS] + [f"mood.{d}" for d in PAD]
+            + [f"stance.{slot}.{s}" for slot in range(max_characters) for s in STANCE])
+
+
+def shard_name(index: int) -> str:
+    return f"shard-{index:05d}.safetensors"
+
+
+def write_shard(path: Path, seed: int, start: int, count: int, config: SimulatorConfig) -> int:
+    """Generate scenes start … start+count−1 and write them as one padded shard; returns count.
+
+    The file appears under its final name only when complete, so an interrupted run leaves no half shard.
+    """
+    slots, beats = config.max_characters, config.max_beats
+    x = torch.zeros(count, slots, beats, n_features())
+    mask = torch.zeros(count, slots, beats, n_features(), dtype=torch.bool)
+    conditions = []
+    for k in range(count):
+        cast, situation, scene = generate_scene(scene_rng(seed, start + k), config)
+        C, T = scene.shape[:2]
+        x[k, :C, :T] = scene
+        mask[k, :C, :T] = StateLayout(situation.cast, situation.beats).mask()
+        conditions.append(condition_from(cast, situation))
+    partial = path.with_name(path.name + ".partial")
+    save_shard(partial, x, mask, SceneCondition.stack(conditions, slots, beats))
+    os.replace(partial, path)
+    return count
+
+
+def _write_shard_job(job: tuple[Path, int, int, int, SimulatorConfig]) -> int:
+    return write_shard(*job)
+
+
+def _run(jobs: list[tuple[Path, int, int, int, SimulatorConfig]], workers: int) -> Iterator[int]:
+    """Scene counts of the written shards, in order; `workers` processes (spawned: torch and fork do not
+    mix), one thread each so they do not oversubscribe the cores."""
+    if workers <= 1:
+        yield from map(_write_shard_job, jobs)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        yield from pool.map(_write_shard_job, jobs)
+
+
+def write_corpus(n: int, out_dir: Path | str, seed: int = 0, shard_size: int = DEFAULT_SHARD_SIZE,
+                 config: SimulatorConfig = DEFAULT_CONFIG, workers: int = 1,
+                 progress: Callable[[int, int], None] | None = None) -> Path:
+    """Write n simulated scenes as ⌈n / shard_size⌉ shards plus `manifest.json`; returns the manifest's path.
+
+    `progress(scenes_done, n)` is called after each shard. The manifest is written last, so a folder
+    with a manifest holds a complete corpus.
+    """
+    if n < 1 or shard_size < 1:
+        raise ValueError(f"need n ≥ 1 and shard size ≥ 1 (got n={n}, shard size={shard_size})")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(out / shard_name(s), seed, start, min(shard_size, n - start), config)
+            for s, start in enumerate(range(0, n, shard_size))]
+    done = 0
+    for count in _run(jobs, workers):
+        done += count
+        if progress:
+            progress(done, n)
+    manifest = {
+        "version": CORPUS_VERSION, "storydiff": __version__, "seed": seed, "n": n, "shard_size": shard_size,
+        "shards": [{"file": path.name, "count": count} for path, _, _, count, _ in jobs],
+        "layout": {"characters": config.max_characters, "beats": config.max_beats, "features": n_features(),
+                   "max_characters": DEFAULT_MAX_CHARACTERS, "feature_names": feature_names()},
+        "generator": {**asdict(config), "projection_tol": PROJECTION_TOL},
+    }
+    path = out / MANIFEST
+    path.with_name(MANIFEST + ".partial").write_text(json.dumps(manifest, indent=1))
+    os.replace(path.with_name(MANIFEST + ".partial"), path)
+    return path
+
+
+def read_manifest(corpus_dir: Path | str) -> dict:
+    path = Path(corpus_dir) / MANIFEST
+    if not path.exists():
+        raise FileNotFoundError(f"no {MANIFEST} in {corpus_dir}: not a finished corpus (storydiff corpus --out DIR)")
+    return json.loads(path.read_text())
+
+
+def iterate_corpus(corpus_dir: Path | str) -> Iterator[tuple[torch.Tensor, torch.Tensor, SceneCondition]]:
+    """(x, mask, condition) per shard, in manifest order, one shard in memory at a time."""
+    for entry in read_manifest(corpus_dir)["shards"]:
+        shard = load_shard(Path(corpus_dir) / entry["file"])
+        yield shard.x, shard.mask, shard.cond
+
+
+def load_corpus(corpus_dir: Path | str) -> Shard:
+    """Every shard of a small corpus as one `train.Shard` (index it with `Shard.batch`)."""
+    parts = list(iterate_corpus(corpus_dir))
+    cond = {f.name: torch.cat([getattr(c, f.name) for _, _, c in parts]) for f in fields(SceneCondition)}
+    return Shard(torch.cat([x for x, _, _ in parts]), torch.cat([m for _, m, _ in parts]), SceneCondition(**cond))
+
+
+def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `storydiff corpus` options."""
+    parser.add_argument("--n", type=int, required=True, help="number of scenes")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for shards and manifest.json")
+    parser.add_argument("--seed", type=int, default=0, help="corpus seed (scene i uses default_rng([seed, i]))")
+    parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, metavar="K", help="scenes per shard")
+    parser.add_argument("--workers", type=int, default=1, help="processes writing shards in parallel")
+
+
+def cmd_corpus(args: argparse.Namespace) -> int:
+    """Write a simulated corpus; progress and the rate go to stderr."""
+    began = time.perf_counter()
+
+    def report(done: int, n: int) -> None:
+        print(f"{done}/{n} scenes, {done / (time.perf_counter() - began):.0f} scenes/s", file=sys.stderr)
+
+    path = write_corpus(args.n, args.out, args.seed, args.shard_size, workers=args.workers, progress=report)
+    print(path)
+    return 0

@@ -1,0 +1,27 @@
+"""Shared fixtures: where the repository and its example library are, and a scratch copy to break."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+LIBRARY = REPO / "characters"
+
+
+def locate(text: str, needle: str, occurrence: int = 1) -> tuple[int, int]:
+    """(line, column), both from 1, of the n-th occurrence of `needle` in `text`."""
+    at = -1
+    for _ in range(occurrence):
+        at = text.index(needle, at + 1)
+    line = text.count("\n", 0, at) + 1
+    return line, at - (text.rfind("\n", 0, at) + 1) + 1
+
+
+@pytest.fixture
+def library_copy(tmp_path: Path) -> Path:
+    """A writable copy of the shipped example library (XML files only)."""
+    target = tmp_path / "characters"
+    shutil.copytree(LIBRARY, target, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    return target

@@ -1,0 +1,163 @@
+"""`storydiff validate` and friends: output formats, exit codes 0/1/2, the feasibility hook, light imports."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from conftest import LIBRARY, REPO
+
+from storydiff import __version__
+from storydiff.cli import COMMANDS, main
+from storydiff.errors import Problem
+from storydiff.validate import validate_paths
+
+LINE = re.compile(r"^(?P<path>.+):(?P<line>\d+):(?P<column>\d+): error: (?P<message>.+)$")
+
+
+@pytest.fixture
+def broken(library_copy: Path) -> Path:
+    """The example library with one unknown emotion in mara's file."""
+    path = library_copy / "mara.character.xml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('<range emotion="anger"', '<range emotion="rage"', 1), encoding="utf-8")
+    assert 'emotion="rage"' in path.read_text(encoding="utf-8")
+    return library_copy
+
+
+def test_valid_library_exits_0_silently(capsys):
+    assert main(["validate", str(LIBRARY)]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_invalid_input_exits_1_with_compiler_lines(broken, capsys):
+    assert main(["validate", str(broken)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(LINE.match(line) for line in lines)
+    assert any("'rage' is not an emotion" in line for line in lines)
+
+
+def test_json_output_schema(broken, capsys):
+    assert main(["validate", str(broken), "--format", "json"]) == 1
+    problems = json.loads(capsys.readouterr().out)
+    assert isinstance(problems, list) and problems
+    for p in problems:
+        assert set(p) == {"path", "line", "column", "code", "message"}
+        assert isinstance(p["path"], str) and isinstance(p["code"], str) and isinstance(p["message"], str)
+        assert isinstance(p["line"], int) and isinstance(p["column"], int) and p["line"] >= 1 and p["column"] >= 1
+    assert "unknown-emotion" in {p["code"] for p in problems}
+
+
+def test_json_output_when_valid(capsys):
+    assert main(["validate", str(LIBRARY / "mara.character.xml"), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+@pytest.mark.parametrize("argv", [
+    ["validate", "no/such/file.xml"],
+    ["validate"],
+    ["validate", str(LIBRARY), "--format", "yaml"],
+    ["validate", str(LIBRARY), "--characters", "no/such/dir"],
+    ["frobnicate"],
+    [],
+], ids=["missing-path", "no-path", "bad-format", "missing-characters", "unknown-command", "no-command"])
+def test_usage_errors_exit_2_with_one_line(argv, capsys):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.strip().splitlines()) == 1 and captured.err.startswith("storydiff: error:")
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file_exits_2(tmp_path, capsys):
+    path = tmp_path / "secret.character.xml"
+    shutil.copy(LIBRARY / "mara.character.xml", path)
+    path.chmod(0)
+    assert main(["validate", str(path)]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"storydiff {__version__}"
+
+
+def test_kind_comes_from_the_root_element(tmp_path, capsys):
+    odd = tmp_path / "notes.xml"
+    shutil.copy(LIBRARY / "cultures" / "harbor-folk.culture.xml", odd)
+    assert main(["validate", str(odd)]) == 0
+    (tmp_path / "other.xml").write_text("<novel/>", encoding="utf-8")
+    assert main(["validate", str(tmp_path)]) == 1
+    assert "unknown-root" in {p.code for p in validate_paths([tmp_path])}
+
+
+def test_situation_uses_characters_option(library_copy, tmp_path):
+    situation = tmp_path / "lone" / "storm.situation.xml"
+    situation.parent.mkdir()
+    shutil.copy(LIBRARY / "situations" / "storm.situation.xml", situation)
+    assert validate_paths([situation], characters=library_copy) == []
+    empty = tmp_path / "empty-library"
+    empty.mkdir()
+    codes = {p.code for p in validate_paths([situation], characters=empty)}
+    assert codes == {"unknown-character"}
+
+
+def test_feasibility_hook_is_used_when_present(monkeypatch):
+    seen = []
+
+    def explain_infeasible(cast, situation):
+        seen.append(situation.id)
+        return [Problem(situation.path, 1, 1, "infeasible", "no scene satisfies every rule")]
+
+    module = types.ModuleType("storydiff.feasibility")
+    module.explain_infeasible = explain_infeasible
+    monkeypatch.setitem(sys.modules, "storydiff.feasibility", module)
+    storm = LIBRARY / "situations" / "storm.situation.xml"
+    assert [p.code for p in validate_paths([storm])] == ["infeasible"] and seen == ["storm"]
+
+
+def test_feasibility_hook_is_skipped_when_absent(monkeypatch):
+    monkeypatch.setitem(sys.modules, "storydiff.feasibility", None)
+    assert validate_paths([LIBRARY / "situations"]) == []
+
+
+def test_demo_summarises_the_bundled_situation(capsys):
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("storm:") and "cast: mara" in out
+
+
+def test_commands_are_one_table():
+    assert {"validate", "demo"} <= set(COMMANDS)
+    assert all(callable(c.run) and c.help for c in COMMANDS.values())
+
+
+def _script() -> str:
+    found = shutil.which("storydiff", path=str(Path(sys.executable).parent))
+    if found is None:
+        pytest.skip("the storydiff console script is not installed in this environment")
+    return found
+
+
+def test_console_script(broken):
+    ok = subprocess.run([_script(), "validate", str(LIBRARY)], capture_output=True, text=True, timeout=120)
+    assert (ok.returncode, ok.stdout) == (0, "")
+    bad = subprocess.run([_script(), "validate", str(broken), "--format", "json"], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 1 and json.loads(bad.stdout)
+    usage = subprocess.run([_script(), "validate", "missing.xml"], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "Traceback" not in usage.stderr
+
+
+def test_importing_and_validating_characters_stays_light():
+    code = ("import sys, storydiff, storydiff.cli; from storydiff.cli import main; "
+            f"assert main(['validate', {str(LIBRARY / 'mara.character.xml')!r}]) == 0; "
+            "assert 'torch' not in sys.modules, 'torch imported'; "
+            "assert storydiff.load_characters and storydiff.ValidationError")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=60)
