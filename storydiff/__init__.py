@@ -15,9 +15,16 @@ _LAZY: dict[str, str] = {
     "load_situation": "loader",
     "load_story": "loader",
     "ValidationError": "errors",
+    "compile_constraints": "constraints",
+    "Polytope": "polytope",
+    "StateLayout": "layout",
+    "Engine": "engine",
+    "Scene": "scene",
+    "Step": "sampling",
+    "Pin": "models",
+    "Event": "models",
+    "StorydiffError": "errors",
 }
-
-__all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str):

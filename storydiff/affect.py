@@ -99,7 +99,7 @@ def appraised_emotions(
     def raise_(emotion: str, variable: float) -> None:
         bound = EVENT_GAIN * abs(variable) * appraisal.likelihood
         if bound >= MIN_INTENSITY:
-            out[emotion] = max(out.get(emotion, 0.0), min(bound, 1.0))
+            out[emotion] = bound
 
     d = appraisal.desirability
     if d:

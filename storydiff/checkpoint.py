@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import fields
 from importlib import resources
 from pathlib import Path
@@ -14,6 +12,7 @@ import torch
 from . import __version__
 from .denoiser import Denoiser, DenoiserConfig
 from .errors import StorydiffError
+from .fileio import write_atomic
 
 FORMAT = "storydiff-checkpoint/1"
 
@@ -32,29 +31,16 @@ def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(model: Denoiser, path: Path | str, extra: dict | None = None) -> Path:
     """Write `path` (.safetensors) and its `.json` config atomically."""
     from safetensors.torch import save
 
     path = Path(path).with_suffix(".safetensors")
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
-    _atomic_write(path, save(state))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, save(state))
     meta = {"format": FORMAT, "storydiff": __version__, "config": model.config.to_dict(), **(extra or {})}
-    _atomic_write(config_path(path), json.dumps(meta, indent=2).encode())
+    write_atomic(config_path(path), json.dumps(meta, indent=2))
     return path
 
 

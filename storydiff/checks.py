@@ -7,8 +7,8 @@ to change and says how; docs/formats.md lists the checks for writers.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional
 
 from .affect import NEUTRALISE_EPSILON, display_value
 from .errors import Problem
@@ -28,7 +28,7 @@ from .vocab import OCC_EMOTIONS
 EPSILON = 1e-9
 
 
-def problem_at(model: Located, code: str, message: str, attribute: Optional[str] = None) -> Problem:
+def problem_at(model: Located, code: str, message: str, attribute: str | None = None) -> Problem:
     """A problem at a model's element, or at one of its attributes when that was recorded."""
     if model.source is None:
         return Problem(path="<memory>", line=1, column=1, code=code, message=message)
@@ -45,7 +45,7 @@ def _some(names: Iterable[str], limit: int = 8) -> str:
     return ", ".join(names[:limit]) + (", …" if len(names) > limit else "") if names else "none"
 
 
-def duplicates(models: Iterable[Located], key, what: str, attribute: str, code: str = "duplicate") -> list[Problem]:
+def duplicates(models: Iterable[Located], key: Callable[[Located], Hashable], what: str, attribute: str, code: str = "duplicate") -> list[Problem]:
     """Each model whose key an earlier one already has, pointing back at the first."""
     first: dict = {}
     problems = []
@@ -159,7 +159,7 @@ def display_conflicts(rules: list[DisplayRule], ranges: list[EmotionRange]) -> l
     return conflicts
 
 
-def effective_rules(ch: Character, culture: Optional[Culture]) -> list[DisplayRule]:
+def effective_rules(ch: Character, culture: Culture | None) -> list[DisplayRule]:
     """The culture's rules the character does not rewrite, then its own (as the constraint compiler applies them)."""
     own = {(r.emotion, r.audience) for r in ch.display_rules}
     inherited = [r for r in (culture.display_rules if culture else []) if (r.emotion, r.audience) not in own]
@@ -210,7 +210,7 @@ def check_culture(culture: Culture) -> list[Problem]:
                        for c in display_conflicts(culture.display_rules, [])]
 
 
-def _owned(ch: Character, causes: tuple[Located, ...]) -> Optional[Located]:
+def _owned(ch: Character, causes: tuple[Located, ...]) -> Located | None:
     mine = [*ch.ranges, *ch.display_rules]
     return next((c for c in causes if any(c is m for m in mine)), None)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
 
 from . import __version__
 from .errors import StorydiffError, ValidationError
@@ -44,21 +44,60 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _load_target(path: str, characters: Optional[str]):
+    """A situation or a story file with its cast, found as DESIGN §3 says."""
+    from pathlib import Path
+
+    from .loader import find_characters_dir, load_characters, load_situation, load_story
+    from .xmlio import parse
+
+    target = Path(path)
+    if not target.is_file():
+        raise UsageError(f"{path}: no such file; pass a .situation.xml or .story.xml")
+    cast = load_characters(find_characters_dir(target, characters))
+    if parse(target).kind == "story":
+        return load_story(target, cast), cast
+    return load_situation(target, cast), cast
+
+
+def _engine(args: argparse.Namespace):
+    from .engine import Engine
+
+    return Engine.load(args.checkpoint, args.device) if args.checkpoint else Engine.default(args.device)
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Sample scenes of a situation (or a whole story) and print or write them."""
+    from .export import export, write_atomic
+    from .models import Story
+
+    target, cast = _load_target(args.path, args.characters)
+    engine = _engine(args)
+    options = dict(seed=args.seed, steps=args.steps, sampler=args.sampler, guidance=args.guidance,
+                   project=not args.no_project)
+    if isinstance(target, Story):
+        scenes = [s for k in range(args.n) for s in engine.sample_story(target, cast, **{**options, "seed": args.seed + 1000 * k})]
+    else:
+        scenes = engine.sample(target, n=args.n, cast=cast, **options)
+    text = export(scenes if len(scenes) > 1 else scenes[0], args.format)
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        print(text)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Summarise the bundled example situation (placeholder until sampling lands)."""
+    """Sample the bundled example situation on the bundled checkpoint and print its beat sheet."""
+    from .engine import Engine
     from .loader import bundled_library, load_characters, load_situation
+    from .render import render_beat_sheet
 
     library = bundled_library()
     cast = load_characters(library)
     situation = load_situation(library / "situations" / "storm.situation.xml", cast)
-    members = ", ".join(f"{c} ({cast[c].name}{', ' + cast[c].culture if cast[c].culture else ''})"
-                        for c in situation.cast)
-    print(f"{situation.id}: {situation.title} — {situation.beats} beats, publicness {situation.publicness:g}")
-    print(f"cast: {members}")
-    for e in situation.events:
-        print(f"  beat {e.beat}: {e.id} ({e.status}) {e.text}")
-    for pin in situation.pins:
-        print(f"  pin {pin.var} in [{pin.bounds[0]:g}, {pin.bounds[1]:g}]")
+    scene = Engine.default(args.device).sample(situation, n=1, seed=args.seed)[0]
+    print(render_beat_sheet(scene))
     return 0
 
 
@@ -77,8 +116,25 @@ _CHARACTERS = _arg("--characters", metavar="DIR",
                    help="where characters and cultures live (default: nearest folder above with "
                         "*.character.xml files, else the bundled library)")
 
+_DEVICE = _arg("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda when available)")
+_SEED = _arg("--seed", type=int, default=0, help="random seed; the same seed gives the same scene")
+
 COMMANDS: dict[str, Command] = {
-    "demo": Command(cmd_demo, "summarise the bundled example situation"),
+    "demo": Command(cmd_demo, "sample the bundled example situation and print its beat sheet", (_DEVICE, _SEED)),
+    "sample": Command(cmd_sample, "sample scenes of a situation or a story", (
+        _arg("path", metavar="SITUATION_OR_STORY", help="a .situation.xml or .story.xml file"),
+        _CHARACTERS,
+        _arg("-n", type=int, default=1, help="how many scenes (one batched pass)"),
+        _SEED,
+        _arg("--steps", type=int, default=12, help="sampler steps"),
+        _arg("--sampler", choices=("euler", "heun", "ddim", "pyuan"), default="heun"),
+        _arg("--guidance", type=float, default=1.0, help="classifier-free guidance strength (1 = none)"),
+        _arg("--no-project", action="store_true", help="skip projection onto the constraint set (ablation)"),
+        _DEVICE,
+        _arg("--checkpoint", default=None, help="a .safetensors checkpoint (default: the bundled one)"),
+        _arg("--format", choices=("text", "json", "emotionml", "fountain", "ink"), default="text"),
+        _arg("-o", "--output", default=None, help="write here (atomically) instead of printing"),
+    )),
     "validate": Command(cmd_validate, "check character, culture, situation and story files", (
         _arg("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)"),
         _CHARACTERS,
@@ -99,14 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(argv: Optional[Sequence[str]]) -> int:
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None:
         raise UsageError(f"choose a command: {', '.join(COMMANDS)} (storydiff -h for help)")
     return COMMANDS[args.command].run(args)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (an error's `exit_code`, else 1)."""
     try:
         return _run(argv)

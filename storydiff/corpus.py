@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -41,13 +42,26 @@ def scene_rng(seed: int, index: int) -> np.random.Generator:
 
 
 def feature_names(max_characters: int = DEFAULT_MAX_CHARACTERS) -> list[str]:
-    """One label per feature: `felt.anger`, `shown.fear`, `mood.pleasure`, `stance.2.trust` (slot = cast index)."""
-    return ([f"felt.{e}" for e in OCC_EMOTIONS] + [f"shown.{e}" for e in OCC_EMOTIONS] + [f"mood.{d}" for d in PAD]
-            + [f"stance.{slot}.{s}" for slot in range(max_characters) for s in STANCE])
+    """One label per feature: `felt.anger`, `shown.fear`, `mood.pleasure`, `stance.2.trust` (slot 2)."""
+    emotions = [f"{layer}.{e}" for layer in ("felt", "shown") for e in OCC_EMOTIONS]
+    stance = [f"stance.{slot}.{s}" for slot in range(max_characters) for s in STANCE]
+    return emotions + [f"mood.{d}" for d in PAD] + stance
 
 
 def shard_name(index: int) -> str:
     return f"shard-{index:05d}.safetensors"
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Scenes are small: torch's intra-op threads cost more than they save (on a 2-vCPU VM, ~15 ms of
+    wake-up per operation against microseconds of work), so each writer uses one core."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def write_shard(path: Path, seed: int, start: int, count: int, config: SimulatorConfig) -> int:
@@ -59,12 +73,13 @@ def write_shard(path: Path, seed: int, start: int, count: int, config: Simulator
     x = torch.zeros(count, slots, beats, n_features())
     mask = torch.zeros(count, slots, beats, n_features(), dtype=torch.bool)
     conditions = []
-    for k in range(count):
-        cast, situation, scene = generate_scene(scene_rng(seed, start + k), config)
-        C, T = scene.shape[:2]
-        x[k, :C, :T] = scene
-        mask[k, :C, :T] = StateLayout(situation.cast, situation.beats).mask()
-        conditions.append(condition_from(cast, situation))
+    with _one_thread():
+        for k in range(count):
+            cast, situation, scene = generate_scene(scene_rng(seed, start + k), config)
+            C, T = scene.shape[:2]
+            x[k, :C, :T] = scene
+            mask[k, :C, :T] = StateLayout(situation.cast, situation.beats).mask()
+            conditions.append(condition_from(cast, situation))
     partial = path.with_name(path.name + ".partial")
     save_shard(partial, x, mask, SceneCondition.stack(conditions, slots, beats))
     os.replace(partial, path)
@@ -76,13 +91,12 @@ def _write_shard_job(job: tuple[Path, int, int, int, SimulatorConfig]) -> int:
 
 
 def _run(jobs: list[tuple[Path, int, int, int, SimulatorConfig]], workers: int) -> Iterator[int]:
-    """Scene counts of the written shards, in order; `workers` processes (spawned: torch and fork do not
-    mix), one thread each so they do not oversubscribe the cores."""
+    """Scene counts of the written shards, in order, from `workers` processes (spawned: torch and fork
+    do not mix)."""
     if workers <= 1:
         yield from map(_write_shard_job, jobs)
         return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         yield from pool.map(_write_shard_job, jobs)
 
 
@@ -121,7 +135,8 @@ def write_corpus(n: int, out_dir: Path | str, seed: int = 0, shard_size: int = D
 def read_manifest(corpus_dir: Path | str) -> dict:
     path = Path(corpus_dir) / MANIFEST
     if not path.exists():
-        raise FileNotFoundError(f"no {MANIFEST} in {corpus_dir}: not a finished corpus (storydiff corpus --out DIR)")
+        raise FileNotFoundError(f"no {MANIFEST} in {corpus_dir}: not a finished corpus "
+                                "(write one with `storydiff corpus --n N --out DIR`)")
     return json.loads(path.read_text())
 
 
@@ -136,15 +151,18 @@ def load_corpus(corpus_dir: Path | str) -> Shard:
     """Every shard of a small corpus as one `train.Shard` (index it with `Shard.batch`)."""
     parts = list(iterate_corpus(corpus_dir))
     cond = {f.name: torch.cat([getattr(c, f.name) for _, _, c in parts]) for f in fields(SceneCondition)}
-    return Shard(torch.cat([x for x, _, _ in parts]), torch.cat([m for _, m, _ in parts]), SceneCondition(**cond))
+    x, mask = (torch.cat([part[k] for part in parts]) for k in (0, 1))
+    return Shard(x, mask, SceneCondition(**cond))
 
 
 def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
     """The `storydiff corpus` options."""
     parser.add_argument("--n", type=int, required=True, help="number of scenes")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for shards and manifest.json")
-    parser.add_argument("--seed", type=int, default=0, help="corpus seed (scene i uses default_rng([seed, i]))")
-    parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, metavar="K", help="scenes per shard")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="folder for the shards and manifest.json")
+    parser.add_argument("--seed", type=int, default=0, help="scene i is drawn with default_rng([seed, i])")
+    parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, metavar="K",
+                        help="scenes per shard")
     parser.add_argument("--workers", type=int, default=1, help="processes writing shards in parallel")
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Iterable
 from importlib.resources import files
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Union
 
 import pydantic
 from lxml import etree
@@ -39,7 +39,7 @@ from .models import (
     Volatility,
 )
 
-Model = Union[Character, Culture, Situation, Story]
+Model = Character | Culture | Situation | Story
 LIBRARY_PATTERNS = ("*.character.xml", "*.culture.xml")
 
 
@@ -167,7 +167,7 @@ _BUILDERS: dict[str, Callable[[xmlio.Document], Model]] = {
 }
 
 
-def read_model(path: Union[str, Path]) -> Model:
+def read_model(path: str | Path) -> Model:
     """One file as its model (kind from the root element), schema-checked, without cross-file checks."""
     doc = xmlio.read(path)
     return _BUILDERS[doc.kind](doc)
@@ -185,7 +185,7 @@ def _wrong_kind(path: Path, found: str, wanted: str) -> Problem:
     return Problem(str(path), 1, 1, "wrong-kind", f"expected {wanted} file, found a <{found}> file")
 
 
-def _read_library_file(path: Path) -> tuple[Optional[Model], list[Problem]]:
+def _read_library_file(path: Path) -> tuple[Model | None, list[Problem]]:
     try:
         model = read_model(path)
     except ValidationError as e:
@@ -204,11 +204,16 @@ def _first_by_id(models: list) -> dict:
     return found
 
 
-def load_cast(paths: Iterable[Union[str, Path]], closed: bool = True, root: Optional[str] = None) -> Cast:
-    """Characters and cultures from the given files, cross-checked (see `checks.check_cast`)."""
+def load_cast(paths: Iterable[str | Path], closed: bool = True, root: str | None = None) -> Cast:
+    """Characters and cultures from the given files, cross-checked (see `checks.check_cast`).
+
+    References between files are checked only when every file could be read: a
+    culture that failed to parse would otherwise show up again as "not defined".
+    """
+    paths = [Path(p) for p in paths]
     models, problems = [], []
     for path in paths:
-        model, found = _read_library_file(Path(path))
+        model, found = _read_library_file(path)
         problems += found
         models += [model] if model else []
     characters = [m for m in models if isinstance(m, Character)]
@@ -216,12 +221,13 @@ def load_cast(paths: Iterable[Union[str, Path]], closed: bool = True, root: Opti
     problems += checks.duplicates(characters, lambda c: c.id, "character id", "id", code="duplicate-id")
     problems += checks.duplicates(cultures, lambda c: c.id, "culture id", "id", code="duplicate-id")
     cast = Cast(characters=_first_by_id(characters), cultures=_first_by_id(cultures), root=root)
-    problems += checks.check_cast(cast, closed)
+    if len(models) == len(paths):
+        problems += checks.check_cast(cast, closed)
     _raise_if(problems)
     return cast
 
 
-def library_files(folder: Union[str, Path]) -> list[Path]:
+def library_files(folder: str | Path) -> list[Path]:
     """Every character and culture file below a folder, in a stable order."""
     found = {p for pattern in LIBRARY_PATTERNS for p in Path(folder).rglob(pattern) if p.is_file()}
     return sorted(found)
@@ -231,7 +237,7 @@ def _missing(path: Path) -> ValidationError:
     return ValidationError([Problem(str(path), 1, 1, "missing-file", f"no such file or folder: {path}")])
 
 
-def load_characters(path: Union[str, Path]) -> Cast:
+def load_characters(path: str | Path) -> Cast:
     """A library (a folder, recursively) or one character file with the cultures beside it.
 
     A folder is a whole library, so relations must name characters in it; a single
@@ -257,19 +263,20 @@ def _read_kind(path: Path, kind: str) -> Model:
     return model
 
 
-def load_situation(path: Union[str, Path], cast: Cast) -> Situation:
+def load_situation(path: str | Path, cast: Cast) -> Situation:
     """A situation checked against its cast (members, events, beats, pins)."""
     situation = _read_kind(Path(path), "situation")
     _raise_if(checks.check_situation(situation, cast))
+    situation.library = cast
     return situation
 
 
-def scene_path(story_path: Union[str, Path], href: str) -> Path:
+def scene_path(story_path: str | Path, href: str) -> Path:
     """Where a story's scene file is: `href` is relative to the story file."""
     return Path(os.path.normpath(Path(story_path).parent / href))
 
 
-def load_story(path: Union[str, Path], cast: Cast) -> Story:
+def load_story(path: str | Path, cast: Cast) -> Story:
     """A story with each of its situations loaded (in order) into `story.situations`."""
     story = _read_kind(Path(path), "story")
     problems = []
@@ -303,7 +310,7 @@ def _relative(path: Path) -> Path:
         return path
 
 
-def find_characters_dir(situation_path: Union[str, Path], explicit: Union[str, Path, None] = None) -> Path:
+def find_characters_dir(situation_path: str | Path, explicit: str | Path | None = None) -> Path:
     """Where a situation's characters live (DESIGN §3).
 
     `explicit` (--characters DIR) wins; else the nearest folder at or above the

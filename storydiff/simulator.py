@@ -58,14 +58,14 @@ E = len(OCC_EMOTIONS)
 EMOTION = {e: k for k, e in enumerate(OCC_EMOTIONS)}
 PAD_MATRIX = np.array([EMOTION_PAD[e] for e in OCC_EMOTIONS])  # [22, 3], ALMA (Gebhard 2005)
 NEGATIVE = PAD_MATRIX[:, 0] < 0  # valence from ALMA's pleasure coordinate
-LIKING, DOMINANCE, TRUST = (STANCE.index(s) for s in ("liking", "dominance", "trust"))
+LIKING, TRUST = STANCE.index("liking"), STANCE.index("trust")
 
 
 @dataclass(frozen=True)
 class SimulatorConfig:
     """The generator's knobs; recorded in a corpus manifest so a corpus can be regenerated."""
 
-    cast_weights: tuple[float, ...] = (0.35, 0.25, 0.18, 0.12, 0.10)  # casts of 2..6: two-handers dominate (ours)
+    cast_weights: tuple[float, ...] = (0.35, 0.25, 0.18, 0.12, 0.10)  # casts of 2..6: two-handers lead (ours)
     large_cast_p: float = 0.05      # occasionally a crowd of 7-8
     max_characters: int = 8
     min_beats: int = 6
@@ -97,24 +97,28 @@ TRAIT_MEAN, TRAIT_SD = 0.5, 0.17  # on the XML's [0, 1] scale (ours)
 # Hofstede, Hofstede & Minkov (2010), Cultures and Organizations, 3rd ed.: country scores spread
 # roughly 50 ± 22 on each dimension; power distance and individualism correlate about −0.6 across
 # countries (ch. 3-4). Other pairs are left uncorrelated. Order: HOFSTEDE.
-HOFSTEDE_MEAN, HOFSTEDE_SD, PDI_IDV_CORRELATION = 50.0, 22.0, -0.6
+HOFSTEDE_MEAN, HOFSTEDE_SD = 50.0, 22.0
+HOFSTEDE_CORRELATION = np.eye(len(HOFSTEDE))
+_PDI, _IDV = HOFSTEDE.index("power-distance"), HOFSTEDE.index("individualism")
+HOFSTEDE_CORRELATION[_PDI, _IDV] = HOFSTEDE_CORRELATION[_IDV, _PDI] = -0.6
+
+_TRAIT_FACTOR = np.linalg.cholesky(TRAIT_CORRELATION)
+_HOFSTEDE_FACTOR = np.linalg.cholesky(HOFSTEDE_CORRELATION)
 
 
-def _correlated(rng: np.random.Generator, correlation: np.ndarray) -> np.ndarray:
-    return np.linalg.cholesky(correlation) @ rng.standard_normal(len(correlation))
+def _unit(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """A uniform draw rounded to 2 decimals, as a writer would type it."""
+    return round(float(rng.uniform(lo, hi)), 2)
 
 
 def random_personality(rng: np.random.Generator) -> Personality:
-    z = TRAIT_MEAN + TRAIT_SD * _correlated(rng, TRAIT_CORRELATION)
-    return Personality(**dict(zip(BIG_FIVE, np.clip(z, 0.02, 0.98).round(3).tolist())))
+    z = TRAIT_MEAN + TRAIT_SD * _TRAIT_FACTOR @ rng.standard_normal(len(BIG_FIVE))
+    return Personality(**dict(zip(BIG_FIVE, np.clip(z, 0.02, 0.98).round(3).tolist(), strict=True)))
 
 
 def _hofstede(rng: np.random.Generator) -> dict[str, float]:
-    corr = np.eye(len(HOFSTEDE))
-    pdi, idv = HOFSTEDE.index("power-distance"), HOFSTEDE.index("individualism")
-    corr[pdi, idv] = corr[idv, pdi] = PDI_IDV_CORRELATION
-    scores = np.clip(HOFSTEDE_MEAN + HOFSTEDE_SD * _correlated(rng, corr), 0, 100).round()
-    return dict(zip(HOFSTEDE, scores.tolist()))
+    z = HOFSTEDE_MEAN + HOFSTEDE_SD * _HOFSTEDE_FACTOR @ rng.standard_normal(len(HOFSTEDE))
+    return dict(zip(HOFSTEDE, np.clip(z, 0, 100).round().tolist(), strict=True))
 
 
 # --- display rules --------------------------------------------------------------------------------------
@@ -124,7 +128,7 @@ LOWERING = ("max", "de-intensify", "neutralise", "mask")  # rules that hold show
 
 @dataclass(frozen=True)
 class RuleTemplate:
-    """A display rule a culture or person may hold, with probability base + Σ slope·level (levels in [0, 1])."""
+    """A display rule a culture or person may hold, with probability base + Σ slope·level (level ∈ [0, 1])."""
 
     emotions: tuple[str, ...]
     audience: str
@@ -147,7 +151,8 @@ CULTURE_RULES: tuple[RuleTemplate, ...] = (
                  (("individualism", -0.45),), (0.3, 0.7)),
     RuleTemplate(("anger", "reproach", "hate"), "superior", "neutralise", 0.1, (("power-distance", 0.5),)),
     RuleTemplate(("anger", "reproach"), "inferior", "intensify", 0.0, (("power-distance", 0.25),)),
-    RuleTemplate(("joy", "happy-for", "gratitude"), "intimate", "intensify", 0.05, (("individualism", 0.35),)),
+    RuleTemplate(("joy", "happy-for", "gratitude"), "intimate", "intensify", 0.05,
+                 (("individualism", 0.35),)),
     RuleTemplate(("joy", "gratification"), "public", "max", 0.45, (("indulgence", -0.4),), (0.3, 0.6)),
     RuleTemplate(("pride",), "public", "max", 0.45, (("masculinity", -0.35),), (0.2, 0.5)),
     RuleTemplate(("fear", "distress"), "public", "neutralise", 0.0, (("masculinity", 0.3),), (0.02, 0.1)),
@@ -160,8 +165,8 @@ CULTURE_RULES: tuple[RuleTemplate, ...] = (
 # extraversion; extraverts express positive emotion; agreeableness' modesty facet (NEO-PI-R A5)
 # restrains pride. Probabilities are ours.
 PERSONAL_RULES: tuple[RuleTemplate, ...] = (
-    RuleTemplate(("fear", "distress"), "public", "neutralise", -0.05, (("neuroticism", 0.15), ("extraversion", -0.1)),
-                 (0.02, 0.1)),
+    RuleTemplate(("fear", "distress"), "public", "neutralise", -0.05,
+                 (("neuroticism", 0.15), ("extraversion", -0.1)), (0.02, 0.1)),
     RuleTemplate(("anger",), "public", "de-intensify", -0.1, (("agreeableness", 0.35),), (0.3, 0.7)),
     RuleTemplate(("anger", "reproach"), "superior", "neutralise", -0.05, (("agreeableness", 0.25),)),
     RuleTemplate(("joy", "happy-for"), "public", "intensify", -0.1, (("extraversion", 0.3),)),
@@ -173,7 +178,8 @@ PERSONAL_RULES: tuple[RuleTemplate, ...] = (
 )
 
 
-def _draw_rule(rng: np.random.Generator, template: RuleTemplate, levels: dict[str, float]) -> DisplayRule | None:
+def _draw_rule(rng: np.random.Generator, template: RuleTemplate,
+               levels: dict[str, float]) -> DisplayRule | None:
     p = template.base + sum(slope * levels[name] for name, slope in template.slopes)
     if rng.random() >= p:
         return None
@@ -219,7 +225,7 @@ def random_culture(rng: np.random.Generator, culture_id: str) -> Culture:
 # share their OCC family with a compound (shame with remorse), so an event never demands the impossible.
 NEVER_CANDIDATES = ("gloating", "resentment", "pity", "happy-for", "shame")
 NEVER_P, CAP_P, CHRONIC_P = 0.15, 0.25, 0.05
-CAP_RANGE = (0.55, 0.95)  # above EVENT_GAIN, the largest bound an appraisal sets, so caps never block an event
+CAP_RANGE = (0.55, 0.95)  # above EVENT_GAIN, the largest bound an appraisal sets: caps never block events
 CHRONIC = (("fear", "hope", "distress"), (0.03, 0.15))  # a floor: the worrier's standing fear (ours)
 # Volatility: written by most characters; more neurotic people swing more (Kuppens, Van Mechelen,
 # Nezlek et al. 2007, Emotion 7(2)). Steps stay ≥ EVENT_GAIN so any event can land in one beat.
@@ -234,21 +240,22 @@ def _ranges(rng: np.random.Generator) -> list[EmotionRange]:
     taken = {r.emotion for r in out}
     if rng.random() < CAP_P:
         emotion = str(rng.choice([e for e in OCC_EMOTIONS if e not in taken]))
-        out.append(EmotionRange(emotion=emotion, max=round(float(rng.uniform(*CAP_RANGE)), 2)))
+        out.append(EmotionRange(emotion=emotion, max=_unit(rng, *CAP_RANGE)))
         taken.add(emotion)
     if rng.random() < CHRONIC_P:
         emotions, (lo, hi) = CHRONIC
         emotion = str(rng.choice([e for e in emotions if e not in taken]))
-        out.append(EmotionRange(emotion=emotion, min=round(float(rng.uniform(lo, hi)), 2)))
+        out.append(EmotionRange(emotion=emotion, min=_unit(rng, lo, hi)))
     return out
 
 
 def _volatility(rng: np.random.Generator, neuroticism: float) -> list[Volatility]:
     out = []
     if rng.random() < VOLATILITY_P:
-        out.append(Volatility(max_step=round(float(np.clip(0.5 + 0.3 * neuroticism + rng.uniform(0, 0.15), 0.5, 0.95)), 2)))
+        step = min(0.95, 0.5 + 0.3 * neuroticism + rng.uniform(0, 0.15))
+        out.append(Volatility(max_step=round(float(step), 2)))
     if rng.random() < EMOTION_VOLATILITY_P:
-        out.append(Volatility(emotion=str(rng.choice(OCC_EMOTIONS)), max_step=round(float(rng.uniform(0.5, 0.95)), 2)))
+        out.append(Volatility(emotion=str(rng.choice(OCC_EMOTIONS)), max_step=_unit(rng, 0.5, 0.95)))
     return out
 
 
@@ -257,9 +264,9 @@ def _mood(rng: np.random.Generator, personality: Personality) -> tuple[Mood | No
     mood = dynamics = None
     if rng.random() < MOOD_P:
         centre = np.array(default_mood(personality)) + MOOD_SD * rng.standard_normal(3)
-        mood = Mood(**dict(zip(PAD, np.clip(centre, -1, 1).round(2).tolist())))
+        mood = Mood(**dict(zip(PAD, np.clip(centre, -1, 1).round(2).tolist(), strict=True)))
     if rng.random() < DYNAMICS_P:
-        dynamics = MoodDynamics(pull=round(float(rng.uniform(0.15, 0.5)), 2), band=round(float(rng.uniform(0.1, 0.35)), 2))
+        dynamics = MoodDynamics(pull=_unit(rng, 0.15, 0.5), band=_unit(rng, 0.1, 0.35))
     return mood, dynamics
 
 
@@ -268,8 +275,9 @@ def random_character(rng: np.random.Generator, character_id: str, culture: Cultu
     mood, dynamics = _mood(rng, personality)
     inherited = culture.display_rules if culture is not None else []
     own = _display_rules(rng, PERSONAL_RULES, personality.model_dump(), inherited)
-    return Character(id=character_id, name=f"Character {character_id}", culture=culture.id if culture else None,
-                     personality=personality, mood=mood, mood_dynamics=dynamics, ranges=_ranges(rng),
+    return Character(id=character_id, name=f"Character {character_id}",
+                     culture=culture.id if culture else None, personality=personality, mood=mood,
+                     mood_dynamics=dynamics, ranges=_ranges(rng),
                      volatility=_volatility(rng, personality.neuroticism), display_rules=own)
 
 
@@ -295,9 +303,9 @@ def _relations(rng: np.random.Generator, characters: list[Character], p: float) 
                 liking = bond + PERSONAL_SD * rng.standard_normal()
                 trust = TRUST_PER_LIKING * liking + TRUST_SD * rng.standard_normal()
                 dominance = sign * lead + 0.1 * rng.standard_normal()
-                values = np.clip([liking, dominance, trust], -RELATION_LIMIT, RELATION_LIMIT).round(2).tolist()
+                values = np.clip([liking, dominance, trust], -RELATION_LIMIT, RELATION_LIMIT).round(2)
                 if rng.random() < p:
-                    out[k].append(Relation(to=other.id, **dict(zip(STANCE, values))))
+                    out[k].append(Relation(to=other.id, **dict(zip(STANCE, values.tolist(), strict=True))))
     return out
 
 
@@ -316,7 +324,7 @@ def random_cast(rng: np.random.Generator, config: SimulatorConfig = DEFAULT_CONF
         culture = None if rng.random() < config.no_culture_p else cultures[int(rng.integers(len(cultures)))]
         characters.append(random_character(rng, f"c{k + 1}", culture))
     relations = _relations(rng, characters, config.relation_p)
-    characters = [c.model_copy(update={"relations": r}) for c, r in zip(characters, relations)]
+    characters = [c.model_copy(update={"relations": r}) for c, r in zip(characters, relations, strict=True)]
     return Cast(characters={c.id: c for c in characters}, cultures={c.id: c for c in cultures})
 
 
@@ -326,48 +334,48 @@ def random_cast(rng: np.random.Generator, config: SimulatorConfig = DEFAULT_CONF
 # acts are usually blameworthy; bystanders share a little of the target's fortune; happenings without
 # an agent (a storm, news) tend to hit everyone the same way; prospects have likelihood < 1.
 AGENT_EVENT_P, TARGET_P, HARMFUL_P, BLAME_MATCHES_HARM_P = 0.6, 0.8, 0.55, 0.8
-PROSPECTIVE_P, SELF_JUDGEMENT_P, BYSTANDER_P, SHARED_FATE_P, AFFECTED_P = 0.25, 0.7, 0.5, 0.75, 0.8
+ACT_PROSPECTIVE_P, HAPPENING_PROSPECTIVE_P = 0.25, 0.5  # a threat vs. a storm that may or may not break
+SELF_JUDGEMENT_P, BYSTANDER_P, SHARED_FATE_P, AFFECTED_P = 0.7, 0.5, 0.75, 0.8
 
 
 def _sign(rng: np.random.Generator, negative_p: float) -> float:
     return -1.0 if rng.random() < negative_p else 1.0
 
 
-def _unit(rng: np.random.Generator, lo: float, hi: float) -> float:
-    return round(float(rng.uniform(lo, hi)), 2)
-
-
 def _agent_event(rng: np.random.Generator, event_id: str, beat: int, ids: list[str]) -> Event:
     agent = str(rng.choice(ids))
     others = [c for c in ids if c != agent]
     target = str(rng.choice(others)) if rng.random() < TARGET_P else None
-    prospective = rng.random() < PROSPECTIVE_P
+    prospective = rng.random() < ACT_PROSPECTIVE_P
     likelihood = _unit(rng, 0.3, 0.9) if prospective else 1.0
     harm = _sign(rng, HARMFUL_P)
     praise = harm * (1.0 if rng.random() < BLAME_MATCHES_HARM_P else -1.0) * _unit(rng, 0.2, 1.0)
     own = _unit(rng, -0.3, 0.6) if harm < 0 else _unit(rng, -0.2, 0.8)
     self_praise = round(praise * _unit(rng, 0.3, 1.0), 2) if rng.random() < SELF_JUDGEMENT_P else None
-    appraisals = [Appraisal(character=agent, desirability=own, praiseworthiness=self_praise, likelihood=likelihood)]
+    appraisals = [Appraisal(character=agent, desirability=own, praiseworthiness=self_praise,
+                            likelihood=likelihood)]
     if target is not None:
         appraisals.append(Appraisal(character=target, desirability=harm * _unit(rng, 0.3, 1.0),
                                     praiseworthiness=praise, likelihood=likelihood))
     for c in others:
         if c != target and rng.random() < BYSTANDER_P:
             appraisals.append(Appraisal(character=c, desirability=round(harm * _unit(rng, 0.0, 0.5), 2),
-                                        praiseworthiness=round(praise * _unit(rng, 0.3, 1.0), 2), likelihood=likelihood))
+                                        praiseworthiness=round(praise * _unit(rng, 0.3, 1.0), 2),
+                                        likelihood=likelihood))
     return Event(id=event_id, beat=beat, agent=agent, target=target,
                  status="prospective" if prospective else "actual", appraisals=appraisals)
 
 
 def _happening(rng: np.random.Generator, event_id: str, beat: int, ids: list[str]) -> Event:
-    prospective = rng.random() < PROSPECTIVE_P * 2
+    prospective = rng.random() < HAPPENING_PROSPECTIVE_P
     likelihood = _unit(rng, 0.3, 0.9) if prospective else 1.0
     shared = _sign(rng, HARMFUL_P)
     affected = [c for c in ids if rng.random() < AFFECTED_P] or [str(rng.choice(ids))]
-    appraisals = [Appraisal(character=c, likelihood=likelihood,
-                            desirability=(shared if rng.random() < SHARED_FATE_P else -shared) * _unit(rng, 0.2, 1.0))
-                  for c in affected]
-    return Event(id=event_id, beat=beat, status="prospective" if prospective else "actual", appraisals=appraisals)
+    sign = [shared if rng.random() < SHARED_FATE_P else -shared for _ in affected]
+    appraisals = [Appraisal(character=c, desirability=s * _unit(rng, 0.2, 1.0), likelihood=likelihood)
+                  for c, s in zip(affected, sign, strict=True)]
+    return Event(id=event_id, beat=beat, status="prospective" if prospective else "actual",
+                 appraisals=appraisals)
 
 
 def random_situation(rng: np.random.Generator, ids: list[str], config: SimulatorConfig = DEFAULT_CONFIG,
@@ -440,8 +448,11 @@ MOOD_RETURN, ACTIVE = 0.1, 0.05
 STANCE_INERTIA = 0.6
 LIKING_PER_PRAISE, LIKING_PER_DESIRABILITY, TRUST_GAIN, TRUST_LOSS = 0.3, 0.15, 0.2, 0.5
 STANCE_START_SD = 0.05
-# Noise: neuroticism goes with more moment-to-moment variability (Kuppens et al. 2007). Sizes are ours.
-FELT_NOISE, FELT_NOISE_PER_N, SHOWN_NOISE, MOOD_NOISE, STANCE_NOISE = 0.01, 0.03, 0.02, 0.03, 0.03
+# Noise: a felt emotion wobbles in proportion to its intensity (more for neurotic people: Kuppens et
+# al. 2007), plus a small floor so that quiet emotions flicker rather than sit at exactly 0; faces,
+# moods and stances jitter a little. Sizes are ours.
+FELT_NOISE, FELT_NOISE_PER_N, FELT_FLOOR_NOISE = 0.05, 0.15, 0.01
+SHOWN_NOISE, MOOD_NOISE, STANCE_NOISE = 0.02, 0.03, 0.03
 INTENSIFY_GAIN = 1.25  # an intensified display: a quarter more than is felt (ours)
 
 PROSPECT = {"hope": ("satisfaction", "disappointment"), "fear": ("relief", "fears-confirmed")}
@@ -453,6 +464,7 @@ class Noise:
     dynamics but not the noise: same seed, same scene apart from the event's effect."""
 
     felt: np.ndarray      # [T, C, E]
+    floor: np.ndarray     # [T, C, E]
     shown: np.ndarray     # [C, T, E]
     mood: np.ndarray      # [T, C, 3]
     stance: np.ndarray    # [T, C, C, 3]
@@ -461,9 +473,9 @@ class Noise:
     @staticmethod
     def draw(rng: np.random.Generator, characters: int, beats: int) -> Noise:
         C, T = characters, beats
-        return Noise(felt=rng.standard_normal((T, C, E)), shown=rng.standard_normal((C, T, E)),
-                     mood=rng.standard_normal((T, C, 3)), stance=rng.standard_normal((T, C, C, 3)),
-                     scale=rng.uniform(0.5, 1.5, C))
+        return Noise(felt=rng.standard_normal((T, C, E)), floor=rng.standard_normal((T, C, E)),
+                     shown=rng.standard_normal((C, T, E)), mood=rng.standard_normal((T, C, 3)),
+                     stance=rng.standard_normal((T, C, C, 3)), scale=rng.uniform(0.5, 1.5, C))
 
 
 @dataclass
@@ -480,7 +492,7 @@ class Person:
     band: np.ndarray        # [C] δ
     scale: np.ndarray       # [C] linear centre divisor S
     baseline: np.ndarray    # [C, 3]
-    noise: np.ndarray       # [C] felt noise σ
+    noise: np.ndarray       # [C] relative felt noise σ
 
     @staticmethod
     def of(characters: list[Character], noise_scale: np.ndarray) -> Person:
@@ -562,7 +574,8 @@ class Trajectory:
                 continue
             i, a = self.ids.index(ap.character), self.ids.index(event.agent)
             praise = ap.praiseworthiness or 0.0
-            self.anchor[i, a, LIKING] += LIKING_PER_PRAISE * praise + LIKING_PER_DESIRABILITY * ap.desirability
+            liking = LIKING_PER_PRAISE * praise + LIKING_PER_DESIRABILITY * ap.desirability
+            self.anchor[i, a, LIKING] += liking
             self.anchor[i, a, TRUST] += (TRUST_LOSS if praise < 0 else TRUST_GAIN) * praise
         self.anchor = self.anchor.clip(self.band_lo, self.band_hi)
         if b == 0:
@@ -577,7 +590,8 @@ class Trajectory:
     def _felt(self, b: int) -> None:
         p = self.person
         prev = self.felt[b - 1] if b else np.zeros_like(self.felt[0])
-        decayed = (prev * p.decay + p.noise[:, None] * self.noise.felt[b]).clip(0, 1)
+        decayed = (prev * p.decay * (1.0 + p.noise[:, None] * self.noise.felt[b])
+                   + FELT_FLOOR_NOISE * self.noise.floor[b]).clip(0, 1)
         target = np.zeros_like(decayed)
         liking = self.stance[b - 1, ..., LIKING] if b else self.relation[..., LIKING]
         for event, ap in self.appraisals[b]:
@@ -596,7 +610,8 @@ class Trajectory:
             lo, hi = np.maximum(lo, prev - p.step), np.minimum(hi, prev + p.step)
         self.felt[b] = felt.clip(lo, np.maximum(lo, hi))
 
-    def _confirm(self, target: np.ndarray, decayed: np.ndarray, prev: np.ndarray, c: int, ap: Appraisal) -> None:
+    def _confirm(self, target: np.ndarray, decayed: np.ndarray, prev: np.ndarray, c: int,
+                 ap: Appraisal) -> None:
         d = ap.desirability
         for prospect, (good, bad) in PROSPECT.items():
             level = prev[c, EMOTION[prospect]]
@@ -685,8 +700,9 @@ def _display(shown: np.ndarray, felt: np.ndarray, rule: DisplayRule) -> None:
         shown[:, k] = np.maximum(shown[:, k], value)
 
 
-def simulate(cast: Cast, situation: Situation, rng: np.random.Generator, features: int = n_features()) -> torch.Tensor:
-    """The literature's trajectory for a cast in a situation, `[C, T, features]` float64, before projection."""
+def simulate(cast: Cast, situation: Situation, rng: np.random.Generator,
+             features: int = n_features()) -> torch.Tensor:
+    """The literature's trajectory for a cast in a situation, `[C, T, features]` float64, unprojected."""
     trajectory = Trajectory(cast, situation, Noise.draw(rng, len(situation.cast), situation.beats))
     trajectory.run()
     return trajectory.tensor(features)

@@ -7,14 +7,14 @@ module is installed, for whether any scene can satisfy them at all.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence, Union
 
 from . import loader, xmlio
 from .errors import Problem, StorydiffError, ValidationError
 from .models import Cast, Situation
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 
 class PathError(StorydiffError):
@@ -59,12 +59,12 @@ def feasibility_problems(cast: Cast, situation: Situation) -> list[Problem]:
 class _Validation:
     """One run: the problems found so far and the casts already loaded, by folder."""
 
-    def __init__(self, characters: Optional[PathLike]):
+    def __init__(self, characters: PathLike | None):
         if characters is not None and not Path(characters).is_dir():
             raise PathError(f"--characters {characters}: no such folder")
         self.characters = characters
         self.problems: list[Problem] = []
-        self.casts: dict[Path, Optional[Cast]] = {}
+        self.casts: dict[Path, Cast | None] = {}
 
     def _try(self, load, *args):
         try:
@@ -73,7 +73,7 @@ class _Validation:
             self.problems += e.problems
             return None
 
-    def cast_for(self, path: Path) -> Optional[Cast]:
+    def cast_for(self, path: Path) -> Cast | None:
         folder = loader.find_characters_dir(path, self.characters)
         key = folder.resolve()
         if key not in self.casts:
@@ -99,7 +99,7 @@ class _Validation:
         for situation in filter(None, situations):
             self.problems += feasibility_problems(cast, situation)
 
-    def kind(self, path: Path) -> Optional[str]:
+    def kind(self, path: Path) -> str | None:
         doc = self._try(xmlio.parse, path)
         return doc.kind if doc else None
 
@@ -113,7 +113,7 @@ class _Validation:
                 self.scene(path, kinds[path])
 
 
-def validate_paths(paths: Sequence[PathLike], characters: Optional[PathLike] = None) -> list[Problem]:
+def validate_paths(paths: Sequence[PathLike], characters: PathLike | None = None) -> list[Problem]:
     """Every problem in the given files and folders (empty when all are valid).
 
     Raises PathError for a path that does not exist or cannot be read.

@@ -7,7 +7,6 @@ which xs:decimal refuses.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Optional, Union
 
 from lxml import etree
 
@@ -18,7 +17,7 @@ from .xmlio import NAMESPACE, VERSION
 def _number(x: float) -> str:
     """Shortest text that reads back as the same float, without an exponent."""
     text = format(Decimal(repr(float(x))), "f")
-    return text[:-2] if text.endswith(".0") else text
+    return text.removesuffix(".0")
 
 
 def _value(x: object) -> str:
@@ -29,7 +28,7 @@ def _value(x: object) -> str:
     return " ".join(x) if isinstance(x, list) else str(x)
 
 
-def _element(parent: Optional[etree._Element], tag: str, text: Optional[str] = None, **attributes) -> etree._Element:
+def _element(parent: etree._Element | None, tag: str, text: str | None = None, **attributes) -> etree._Element:
     """One element; attributes given as None are left out, `max_step` is written `max-step`."""
     name = f"{{{NAMESPACE}}}{tag}"
     element = etree.Element(name, nsmap={None: NAMESPACE}) if parent is None else etree.SubElement(parent, name)
@@ -45,17 +44,17 @@ def _fields(model: Located, *names: str) -> dict:
     return {name: getattr(model, name) for name in names}
 
 
-def _root(model: Union[Character, Culture, Situation, Story], tag: str, **attributes) -> etree._Element:
+def _root(model: Character | Culture | Situation | Story, tag: str, **attributes) -> etree._Element:
     return _element(None, tag, version=VERSION, id=model.id, **attributes)
 
 
-def _named(root: etree._Element, model: Union[Character, Culture]) -> None:
+def _named(root: etree._Element, model: Character | Culture) -> None:
     _element(root, "name", model.name)
     if model.description:
         _element(root, "description", model.description)
 
 
-def _rules(root: etree._Element, model: Union[Character, Culture]) -> None:
+def _rules(root: etree._Element, model: Character | Culture) -> None:
     for rule in model.display_rules:
         _element(root, "display-rule", **_fields(rule, "emotion", "audience", "kind", "value", "show"))
 
@@ -124,7 +123,7 @@ def _story(story: Story) -> etree._Element:
 _WRITERS = {Character: _character, Culture: _culture, Situation: _situation, Story: _story}
 
 
-def to_xml(model: Union[Character, Culture, Situation, Story]) -> bytes:
+def to_xml(model: Character | Culture | Situation | Story) -> bytes:
     """The file a writer would have written for this model (UTF-8, with declaration)."""
     root = _WRITERS[type(model)](model)
     body = etree.tostring(root, pretty_print=True, xml_declaration=False, encoding="UTF-8")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cache, cached_property
 from importlib.resources import files
 from pathlib import Path
 
@@ -30,7 +30,7 @@ _XS = "{http://www.w3.org/2001/XMLSchema}"
 _MARKUP = re.compile(
     r"<!--.*?-->|<\?.*?\?>|<!\[CDATA\[.*?\]\]>|<!DOCTYPE(?:[^\[>]|\[.*?\])*>|</[^>]*>"
     r"|<(?P<tag>[^\s/>]+)(?P<attrs>(?:[^>\"']|\"[^\"]*\"|'[^']*')*)>",
-    re.S,
+    re.DOTALL,
 )
 _ATTRIBUTE = re.compile(r"""([^\s=/]+)\s*=\s*(?:"[^"]*"|'[^']*')""")
 
@@ -114,24 +114,28 @@ _SYNTAX_CODES = {
     "ERR_UNDECLARED_ENTITY": "undefined-entity",
 }
 _SYNTAX_HINTS = {
-    "unclosed-tag": "close every element (<name>…</name>, or <range …/> for an empty one)",    "empty-file": "a storydiff file holds one <character>, <culture>, <situation> or <story> element",
+    "unclosed-tag": "close every element (<name>…</name>, or <range …/> for an empty one)",
+    "empty-file": "a storydiff file holds one <character>, <culture>, <situation> or <story> element",
     "bad-encoding": "save the file as UTF-8, or declare its real encoding in <?xml version=\"1.0\" encoding=\"…\"?>",
     "undefined-entity": "only &amp; &lt; &gt; &quot; &apos; and numeric references such as &#233; are allowed",
     "xml-syntax": "check the markup at this place",
 }
 
 
+def _too_large(path: str) -> ValidationError:
+    return ValidationError([_problem(path, 1, 1, "too-large", f"the file is larger than {MAX_BYTES // 2**20} MB; "
+                                                              "storydiff files are small, so this is probably not one")])
+
+
 def _read_bytes(path: Path) -> bytes:
     """The file's bytes, refusing large files before reading them (a bounded read guards special files)."""
     shown = str(path)
     if path.stat().st_size > MAX_BYTES:
-        raise ValidationError([_problem(shown, 1, 1, "too-large",
-                                        f"the file is larger than {MAX_BYTES // 2**20} MB; "
-                                        "storydiff files are small, so this is probably not one")])
+        raise _too_large(shown)
     with path.open("rb") as f:
         data = f.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
-        raise ValidationError([_problem(shown, 1, 1, "too-large", f"the file is larger than {MAX_BYTES // 2**20} MB")])
+        raise _too_large(shown)
     if not data.strip():
         raise ValidationError([_problem(shown, 1, 1, "empty-file", f"the file is empty; {_SYNTAX_HINTS['empty-file']}")])
     return data
@@ -216,20 +220,39 @@ def parse(path: str | Path) -> Document:
 
 # ---------------------------------------------------------------- schema validation
 
-@lru_cache(maxsize=None)
+@cache
+def _schema_tree(name: str) -> etree._ElementTree:
+    """One XSD file as XML, shipped in the package as storydiff.schemas."""
+    return etree.parse(str(files("storydiff.schemas") / f"{name}.xsd"))
+
+
+@cache
 def schema(kind: str) -> etree.XMLSchema:
-    """The XSD of one format, shipped in the package as storydiff.schemas."""
-    return etree.XMLSchema(etree.parse(str(files("storydiff.schemas") / f"{kind}.xsd")))
+    """The XSD of one format."""
+    return etree.XMLSchema(_schema_tree(kind))
 
 
-@lru_cache(maxsize=None)
+@cache
 def element_names(kind: str) -> frozenset[str]:
     """Every element name one format's XSD declares."""
-    xsd = etree.parse(str(files("storydiff.schemas") / f"{kind}.xsd"))
-    return frozenset(e.get("name") for e in xsd.iter(f"{_XS}element"))
+    return frozenset(e.get("name") for e in _schema_tree(kind).iter(f"{_XS}element"))
 
 
-_LOG = re.compile(r"^Element '(?P<element>[^']+)'(?:, attribute '(?P<attribute>[^']+)')?: (?P<rest>.*?)\.?$", re.S)
+@cache
+def attribute_names(kind: str, element: str) -> tuple[str, ...]:
+    """The attributes one element of a format takes, as its XSD declares them (for hints)."""
+    decl = next((d for d in _schema_tree(kind).iter(f"{_XS}element") if d.get("name") == element), None)
+    named = (decl.get("type") or "").partition(":")[2] if decl is not None else ""
+    if named:
+        shared = _schema_tree("common").iter(f"{_XS}complexType")
+        decl = next((t for t in shared if t.get("name") == named), None)
+        return tuple(a.get("name") for a in decl.iter(f"{_XS}attribute")) if decl is not None else ()
+    if decl is None:
+        return ()
+    return tuple(a.get("name") for a in decl.iter(f"{_XS}attribute") if next(a.iterancestors(f"{_XS}element")) is decl)
+
+
+_LOG = re.compile(r"^Element '(?P<element>[^']+)'(?:, attribute '(?P<attribute>[^']+)')?: (?P<rest>.*?)\.?$", re.DOTALL)
 _VALUE = re.compile(r"[Tt]he value '(?P<value>[^']*)'")
 _TYPE_WORDS = {
     "unit": "a decimal number from 0 to 1 (like 0.25)",
@@ -237,6 +260,7 @@ _TYPE_WORDS = {
     "score": "a decimal number from 0 to 100",
     "xs:boolean": "true or false",
     "xs:positiveInteger": "a whole number from 1",
+    "beatCount": "a whole number from 1 to 1000",
     "xs:decimal": "a decimal number",
 }
 
@@ -246,8 +270,8 @@ def _strip_namespaces(text: str) -> str:
 
 
 def _listed(rest: str) -> list[str]:
-    """Names inside `{…}` or `( … )` of a libxml2 message."""
-    inner = re.search(r"[{(](.*)[})]", rest)
+    """The names libxml2 lists: an enumeration's `{'a', 'b'}` or an `Expected is ( a, b )`."""
+    inner = re.search(r"\{([^}]*)\}", rest) or re.search(r"Expected is (?:one of )?\(([^)]*)\)", rest)
     return [n.strip(" '") for n in inner.group(1).split(",")] if inner else []
 
 
@@ -266,8 +290,8 @@ def _explain_value(element: str, attribute: str, type_name: str, rest: str) -> t
                           "_ and - (no dots or spaces)")
     if type_name in ("SCHEMAV_CVC_MAXINCLUSIVE_VALID", "SCHEMAV_CVC_MININCLUSIVE_VALID"):
         bound = re.search(r"\('([^']*)'\)", rest)
-        side = "maximum" if "MAX" in type_name else "minimum"
-        return "out-of-range", f"{said}: {value} is beyond the {side} {bound.group(1) if bound else ''}".rstrip()
+        side = "above the maximum" if "MAX" in type_name else "below the minimum"
+        return "out-of-range", f"{said}: {value} is {side} {bound.group(1) if bound else ''}".rstrip()
     if type_name == "SCHEMAV_CVC_MINLENGTH_VALID":
         return "empty-value", f"<{element}>: {attribute} must not be empty"
     atomic = re.search(r"type '([^']*)'", rest)
@@ -309,9 +333,31 @@ def _explain(entry: etree._LogEntry, kind: str) -> tuple[str, str, str | None]:
         code, message = _explain_element(element, entry.type_name, rest, kind)
         return code, message, None
     if "is not allowed" in rest:
-        return "unknown-attribute", f"<{element}> has no attribute '{attribute}'; see docs/formats.md", attribute
+        takes = ", ".join(attribute_names(kind, element)) or "none"
+        return "unknown-attribute", f"<{element}> has no attribute '{attribute}' (it takes: {takes})", attribute
     code, message = _explain_value(element, attribute, entry.type_name, rest)
     return code, message, attribute
+
+
+Found = list[tuple[Problem, str | None]]  # problems, each with the attribute at fault
+
+
+def _schema_pass(xsd: etree.XMLSchema, work: etree._ElementTree, doc: Document,
+                 origin: dict[int, etree._Element]) -> tuple[Found, list[etree._Element]]:
+    """One validation of the working copy: (problem, attribute) pairs, and the copy's misplaced elements."""
+    xsd.validate(work)
+    found, misplaced = [], []
+    for entry in xsd.error_log:
+        nodes = work.xpath(entry.path) if entry.path else []
+        element = origin.get(id(nodes[0])) if nodes else None
+        code, message, attribute = _explain(entry, doc.kind)
+        if element is None:
+            found.append((_problem(doc.path, entry.line, 1, code, message), None))
+            continue
+        found.append((doc.problem(element, code, message, attribute), attribute))
+        if code == "unexpected-element":
+            misplaced.append(nodes[0])
+    return found, misplaced
 
 
 def check_schema(doc: Document) -> list[Problem]:
@@ -319,32 +365,30 @@ def check_schema(doc: Document) -> list[Problem]:
 
     libxml2 stops checking an element's remaining children after one that is out
     of place; such a child is removed from a copy and the copy checked again, so
-    one misplaced element does not hide the errors after it.
+    one misplaced element does not hide the errors after it. An attribute gets one
+    problem (a list type repeats its item's error).
     """
     xsd = schema(doc.kind)
     work = etree.ElementTree(etree.fromstring(etree.tostring(doc.root)))
     originals = doc.elements()
     copies = [e for e in work.getroot().iter() if isinstance(e.tag, str)]
     origin = {id(c): o for c, o in zip(copies, originals)}
-    problems: list[Problem] = []
-    for _ in range(len(originals)):
-        xsd.validate(work)
-        misplaced = []
-        for entry in xsd.error_log:
-            found = work.xpath(entry.path) if entry.path else []
-            element = origin.get(id(found[0])) if found else None
-            code, message, attribute = _explain(entry, doc.kind)
-            if element is None:
-                problems.append(_problem(doc.path, entry.line, 1, code, message))
-                continue
-            problems.append(doc.problem(element, code, message, attribute))
-            if code == "unexpected-element":
-                misplaced.append(found[0])
-        if not misplaced:
-            break
+    found: Found = []
+    for _ in originals:
+        more, misplaced = _schema_pass(xsd, work, doc, origin)
+        found += more
         for element in misplaced:
             element.getparent().remove(element)
-    return list(dict.fromkeys(problems))
+        if not misplaced:
+            break
+    seen: set = set()
+    problems = []
+    for problem, attribute in found:
+        key = (problem.line, problem.column) if attribute else problem
+        if key not in seen:
+            seen.add(key)
+            problems.append(problem)
+    return problems
 
 
 def read(path: str | Path) -> Document:

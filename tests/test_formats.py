@@ -90,9 +90,10 @@ def test_range_and_story_defaults():
 
 
 def test_library_has_the_promised_examples():
+    """DESIGN §3: at least 8 characters, 3 cultures, 5 situations, 1 story."""
     kinds = [xmlio.parse(p).kind for p in EXAMPLES]
-    assert kinds.count("character") >= 1 and kinds.count("culture") >= 1
-    assert kinds.count("situation") >= 1 and kinds.count("story") >= 1
+    assert kinds.count("character") >= 8 and kinds.count("culture") >= 3
+    assert kinds.count("situation") >= 5 and kinds.count("story") >= 1
 
 
 def test_every_shipped_example_is_valid():

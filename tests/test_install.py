@@ -19,7 +19,11 @@ NOT_SOURCE = (".venv", ".git", "__pycache__", "*.egg-info", "build", "dist", ".p
 
 
 def _run(*argv: str | Path, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=300, check=check)
+    """Run outside the repository, so `python -c` cannot import the source tree from the working folder."""
+    result = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=300,
+                            cwd=Path(argv[0]).parent, check=False)
+    assert result.returncode == 0 or not check, result.stdout + result.stderr
+    return result
 
 
 @pytest.fixture(scope="module")

@@ -197,6 +197,13 @@ def test_bad_version_and_misplaced_element(lib):
     assert at(one(problems, "unexpected-element")) == locate(text, "<personality/>")
 
 
+def test_unknown_attribute_lists_the_known_ones(lib):
+    text = edit(lib / "ana.character.xml", 'max="0.6"', 'maximum="0.6"')
+    problem = one(problems_of(loader.load_characters, lib), "unknown-attribute")
+    assert at(problem) == locate(text, "maximum=")
+    assert "it takes: emotion, min, max, never" in problem.message
+
+
 def test_attribute_position_in_a_multiline_tag(lib):
     text = edit(lib / "ana.character.xml", '<range emotion="pride" max="0.6"/>',
                 '<range emotion="pride"\n         max="x"/>')
@@ -219,6 +226,12 @@ def test_unknown_culture_and_relation(lib):
     problems = problems_of(loader.load_characters, lib)
     assert at(one(problems, "unknown-culture")) == locate(text, 'culture="nowhere"')
     assert at(one(problems, "unknown-character")) == locate(text, 'to="carl"')
+
+
+def test_unreadable_culture_is_not_reported_again_as_unknown(lib):
+    edit(lib / "cultures" / "plain.culture.xml", "</culture>", "")
+    problems = problems_of(loader.load_characters, lib)
+    assert [p.code for p in problems] == ["unclosed-tag"]
 
 
 def test_single_file_finds_cultures_beside_it(lib):

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from ..render import render_beat_sheet, render_beat_sheets
 from ..scene import Scene
-from .atomic import write_atomic
+from ..fileio import write_atomic
 from .emotionml import from_emotionml, to_emotionml
 from .fountain import to_fountain
 from .ink import to_ink

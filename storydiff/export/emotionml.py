@@ -147,7 +147,7 @@ def _read_cell(layers: dict[str, etree._Element], cid: str, beat: int) -> Charac
     dims = {d.get("name"): float(d.get("value")) for d in layers["felt"].iterfind(_em("dimension"))}
     behaviour = shown_info.find(_sd("behaviour"))
     return CharacterBeat(
-        character=cid, beat=beat, felt=felt, shown=shown, mood={d: 2 * dims[d] - 1 for d in PAD},
+        character=cid, beat=beat, felt=felt, shown=shown, mood={d: _signed(dims[d]) for d in PAD},
         stance={s.get("toward"): {k: float(s.get(k)) for k in STANCE} for s in felt_info.iterfind(_sd("stance"))},
         behaviour=behaviour.get("id") if behaviour is not None else None,
         behaviour_text=(behaviour.text or "") if behaviour is not None else None,
@@ -155,6 +155,11 @@ def _read_cell(layers: dict[str, etree._Element], cid: str, beat: int) -> Charac
                  for e in (s.get("emotion") for s in shown_info.iterfind(_sd("subtext")))],
         binding=[b.text or "" for b in felt_info.iterfind(_sd("binding"))],
     )
+
+
+def _signed(unit: float) -> float:
+    """Undo the [-1, 1] → [0, 1] rescaling; rounding at 1e-12 drops the rescaling's last-bit noise."""
+    return round(2 * unit - 1, 12)
 
 
 def _categories(emotion: etree._Element) -> dict[str, float]:

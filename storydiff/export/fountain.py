@@ -13,7 +13,14 @@ import re
 from datetime import date
 
 from ..render import (
-    cues, hidden, mood_notes, part_labels, performed, provenance_summary, regenerate_command, shown_emotions,
+    cues,
+    hidden,
+    mood_notes,
+    part_labels,
+    performed,
+    provenance_summary,
+    regenerate_command,
+    shown_emotions,
     subtext_summary,
 )
 from ..scene import CharacterBeat, Scene
@@ -32,12 +39,16 @@ ADJECTIVES: dict[str, str] = {
 LIGHT, STRONG = 0.35, 0.65
 
 # Words that place a setting indoors or outdoors; the first one found decides INT. or EXT.
-INTERIOR = frozenset("""room kitchen office hall cabin wheelhouse cellar attic bedroom parlour parlor house home
-    church chapel shop tavern pub inn courtroom chamber corridor study library inside interior galley hold
-    station cottage flat apartment bathroom ward cell car carriage""".split())
-EXTERIOR = frozenset("""deck street beach harbour harbor quay dock docks pier sea shore field road garden yard
-    square outside exterior roof rooftop cliff forest wood woods hill market jetty breakwater slipway
-    lane alley park cemetery graveyard bridge boatyard""".split())
+INTERIOR = frozenset([
+    "room", "kitchen", "office", "hall", "cabin", "wheelhouse", "cellar", "attic", "bedroom", "parlour", "parlor",
+    "house", "church", "chapel", "shop", "tavern", "pub", "inn", "courtroom", "chamber", "corridor", "study",
+    "library", "inside", "interior", "galley", "cottage", "apartment", "bathroom", "ward", "car", "carriage",
+])
+EXTERIOR = frozenset([
+    "deck", "street", "beach", "harbour", "harbor", "quay", "dock", "docks", "pier", "sea", "shore", "field",
+    "road", "garden", "yard", "square", "outside", "exterior", "roof", "rooftop", "cliff", "forest", "woods",
+    "hill", "market", "jetty", "breakwater", "slipway", "lane", "alley", "cemetery", "graveyard", "boatyard",
+])
 TIMES = ("night", "midnight", "dawn", "sunrise", "morning", "day", "noon", "afternoon", "dusk", "sunset",
          "evening")
 _LOCATION_END = re.compile(r"[,;.]| at | in | on | during | as | while ")
@@ -51,7 +62,7 @@ def to_fountain(scenes: SceneOrScenes, draft_date: date | None = None) -> str:
     out = _title_page(many, draft_date or date.today())
     for scene, label in zip(many, part_labels(many)):
         section = f"{scene.title or scene.situation}" + (f" — {label}" if len(many) > 1 else "")
-        out += [f"# {section}", "", scene_heading(scene.setting, scene.title), ""]
+        out += [f"# {_plain(section)}", "", scene_heading(scene.setting, scene.title or scene.situation), ""]
         if scene.setting:
             out += [_action(scene.setting), ""]
         out += _beats(scene)

@@ -12,16 +12,21 @@ from __future__ import annotations
 import re
 
 from ..render import (
-    cues, format_emotions, mood_notes, part_labels, provenance_summary, shown_emotions, subtext_summary,
+    cues,
+    format_emotions,
+    mood_notes,
+    part_labels,
+    provenance_summary,
+    shown_emotions,
+    subtext_summary,
 )
-from ..scene import Scene
+from ..scene import CharacterBeat, Scene
 from .scenes import SceneOrScenes, as_list
 
 # Ink syntax that could start inside writer-supplied text: logic, alternatives, tags, choice brackets,
-# escapes, diverts, threads and glue. Each is escaped with a backslash.
-_SPECIAL = re.compile(r"[\\{}|#\[\]]|-(?=>)|<(?=[-<>])")
-# Comments are stripped before escapes are read, so `//` and `/*` are split by an empty expression instead.
-_COMMENT = re.compile(r"/(?=[/*])")
+# escapes, diverts, threads, glue and comments. Each is escaped with a backslash; for `//` and `/*` that is
+# the second character, since comments are stripped before escapes are read.
+_SPECIAL = re.compile(r"[\\{}|#\[\]]|-(?=>)|<(?=[-<>])|(?<=/)[/*]")
 # What means something at the start of a line: choices, gathers, knots, logic, labels, TODO notes.
 _LEADING = ("*", "+", "-", "=", "~", "(", "TODO")
 
@@ -51,23 +56,12 @@ def _scene(scenes: list[Scene], index: int, label: str) -> list[str]:
             heading = scene.title or scene.situation
             if len(scenes) > 1:
                 heading += f" ({label})"
-            out += [f"{_text(heading)} # provenance: {_text(provenance_summary(scene.provenance))}"]
+            out.append(_tagged(heading, [f"provenance: {provenance_summary(scene.provenance)}"]))
             if scene.setting:
                 out += [_text(scene.setting)]
-        out += [_text(e.text or e.id) + f" # event: {_text(e.id)}" for e in scene.events if e.beat == beat]
+        out += [_tagged(e.text or e.id, [f"event: {e.id}"]) for e in scene.events if e.beat == beat]
         for cid in scene.cast:
-            cell = scene.cell(cid, beat)
-            does = f"{tag[cid]} {cell.behaviour_text or 'waits'}."
-            out.append(_text(does) + f" # character: {_text(cid)}"
-                       + (f" # behaviour: {_text(cell.behaviour)}" if cell.behaviour else ""))
-            shows = f"{tag[cid]} shows {format_emotions(shown_emotions(cell)) or 'nothing'}."
-            tags = [f"character: {cid}"]
-            if (cid, beat) in moods:
-                tags.append(f"mood: {moods[(cid, beat)]}")
-            subtext = subtext_summary(cell)
-            if subtext:
-                tags.append(f"subtext: {subtext}")
-            out.append(_text(shows) + "".join(f" # {_text(t)}" for t in tags))
+            out += _character_lines(scene.cell(cid, beat), tag[cid], moods.get((cid, beat)))
         if beat < scene.beats:
             out += [f"+ [Next beat] -> {_knot(scenes, index, beat + 1)}", ""]
         elif index + 1 < len(scenes):
@@ -77,8 +71,22 @@ def _scene(scenes: list[Scene], index: int, label: str) -> list[str]:
     return out
 
 
+def _character_lines(cell: CharacterBeat, cue: str, mood: str | None) -> list[str]:
+    """What the character does (tagged with the behaviour id), then what they show (tagged with subtext)."""
+    does_tags = [f"character: {cell.character}", f"behaviour: {cell.behaviour}" if cell.behaviour else None]
+    subtext = subtext_summary(cell)
+    shows_tags = [f"character: {cell.character}", f"mood: {mood}" if mood else None,
+                  f"subtext: {subtext}" if subtext else None]
+    does = f"{cue} {cell.behaviour_text or 'waits'}."
+    shows = f"{cue} shows {format_emotions(shown_emotions(cell)) or 'nothing'}."
+    return [_tagged(does, does_tags), _tagged(shows, shows_tags)]
+
+
+def _tagged(text: str, tags: list[str | None]) -> str:
+    return _text(text) + "".join(f" # {_text(t)}" for t in tags if t)
+
+
 def _text(text: str) -> str:
     """Writer text as literal ink content: one line, ink syntax escaped."""
     text = _SPECIAL.sub(lambda m: "\\" + m.group(0), " ".join(text.split()))
-    text = _COMMENT.sub('/{""}', text)
     return f"\\{text}" if text.startswith(_LEADING) else text

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
 
 from ..scene import Scene
 
-SceneOrScenes = Union[Scene, Sequence[Scene]]
+SceneOrScenes = Scene | Sequence[Scene]
 
 
 def as_list(scenes: SceneOrScenes) -> list[Scene]:

@@ -1,0 +1,295 @@
+"""Exports: JSON round trip, EmotionML against the W3C schema, Fountain through screenplain, Ink through inkjs."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from screenplain.parsers import fountain as screenplain
+from screenplain.types import Action, Dialog, Slug
+from test_render import CHECKPOINT, library, make_scene
+
+from storydiff.export import (
+    FORMATS,
+    atomic,
+    export,
+    from_emotionml,
+    from_json,
+    to_emotionml,
+    to_fountain,
+    to_ink,
+    to_json,
+    write_atomic,
+)
+from storydiff.export.emotionml import CATEGORY_SET, DIMENSION_SET, NS
+from storydiff.export.fountain import scene_heading
+from storydiff.models import Situation
+from storydiff.render import render_beat_sheet
+from storydiff.scene import Scene
+from storydiff.vocab import OCC_EMOTIONS
+
+HERE = Path(__file__).resolve().parent
+EMOTIONML = HERE / "data" / "emotionml"
+INK = HERE / "ink"
+EM = f"{{{NS}}}"
+# Writer text that is syntax in Ink, Fountain or XML; every export must carry it through literally.
+NASTY = 'says "-> go" {now} [x] # no // not /* a */ | c \\ d <> <- *bold* _u_ [[note]] & <tag>'
+
+
+@pytest.fixture(scope="module")
+def scenes() -> list[Scene]:
+    cast, storm = library()
+    quay = Situation(id="quay", title="Morning after", setting="The quay at dawn, nets drying.",
+                     cast=["tove", "mara", "ilan"], beats=3)
+    return [make_scene(cast, storm), make_scene(cast, storm, seed=1), make_scene(cast, quay, seed=2)]
+
+
+@pytest.fixture(scope="module")
+def nasty(scenes) -> Scene:
+    scene = scenes[0].model_copy(deep=True)
+    scene.cells[0][0].behaviour_text = NASTY
+    scene.events[0].text = f"* - TODO: {NASTY}"
+    scene.title = "INT. *Storm* // at the bar"
+    return scene
+
+
+def _same(a: Scene, b: Scene) -> None:
+    assert a.model_dump(exclude={"cells"}) == b.model_dump(exclude={"cells"})
+    assert max(abs(x - y) for x, y in zip(a.vector(), b.vector())) <= 1e-6
+    for row_a, row_b in zip(a.cells, b.cells):
+        for ca, cb in zip(row_a, row_b):
+            assert ca.model_dump(exclude={"felt", "shown", "mood", "stance", "subtext"}) == \
+                cb.model_dump(exclude={"felt", "shown", "mood", "stance", "subtext"})
+            assert [s.emotion for s in ca.subtext] == [s.emotion for s in cb.subtext]
+
+
+# JSON ----------------------------------------------------------------------------------------------
+
+def test_json_round_trips_one_scene_and_several(scenes):
+    text = to_json(scenes[0])
+    assert json.loads(text)["provenance"]["checkpoint"] == CHECKPOINT
+    assert text.startswith('{\n  "situation"')
+    assert from_json(text) == scenes[0]
+    many = to_json(scenes)
+    assert list(json.loads(many)) == ["scenes"]
+    assert from_json(many) == scenes
+
+
+# EmotionML -----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def schema() -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(EMOTIONML / "emotionml.xsd")))
+
+
+def _vocabulary(name: str) -> set[str]:
+    voc = etree.parse(str(EMOTIONML / "emotion-voc.emotionml"))
+    return {i.get("name") for i in voc.find(f"{EM}vocabulary[@id='{name}']").iterfind(f"{EM}item")}
+
+
+@pytest.mark.parametrize("which", ["one", "several", "nasty"])
+def test_emotionml_is_valid_w3c_emotionml(scenes, nasty, schema, which):
+    doc = {"one": scenes[0], "several": scenes, "nasty": nasty}[which]
+    tree = etree.fromstring(to_emotionml(doc).encode())
+    assert schema.validate(tree), schema.error_log
+
+
+def test_emotionml_uses_the_w3c_vocabularies(scenes):
+    root = etree.fromstring(to_emotionml(scenes[0]).encode())
+    assert root.get("category-set") == CATEGORY_SET and root.get("dimension-set") == DIMENSION_SET
+    occ, pad = _vocabulary("occ-categories"), _vocabulary("pad-dimensions")
+    assert occ == set(OCC_EMOTIONS) and pad == {"pleasure", "arousal", "dominance"}
+    emotions = root.findall(f"{EM}emotion")
+    assert len(emotions) == 2 * len(scenes[0].cast) * scenes[0].beats
+    for emotion in emotions:
+        names = [c.get("name") for c in emotion.iterfind(f"{EM}category")]
+        assert sorted(names) == sorted(occ)
+        dims = {d.get("name") for d in emotion.iterfind(f"{EM}dimension")}
+        shown = emotion.get("id").endswith("-shown")
+        assert dims == (set() if shown else pad)
+        assert (emotion.get("expressed-through") is not None) == shown
+        assert all(0 <= float(v.get("value")) <= 1 for v in emotion.iter(f"{EM}category", f"{EM}dimension"))
+    felt = root.find(f"{EM}emotion[@id='mara-b3-felt']")
+    fear = felt.find(f"{EM}category[@name='fear']")
+    assert float(fear.get("value")) == pytest.approx(0.70)
+    mood = scenes[0].cell("mara", 3).mood["pleasure"]
+    assert float(felt.find(f"{EM}dimension[@name='pleasure']").get("value")) == pytest.approx((mood + 1) / 2)
+
+
+def test_emotionml_reads_back_within_1e_6(scenes, nasty):
+    _same(from_emotionml(to_emotionml(scenes[0])), scenes[0])
+    back = from_emotionml(to_emotionml(scenes))
+    assert isinstance(back, list) and len(back) == len(scenes)
+    for a, b in zip(back, scenes):
+        _same(a, b)
+    _same(from_emotionml(to_emotionml(nasty)), nasty)
+
+
+def test_emotionml_clamps_round_off_and_refuses_real_range_errors(scenes, schema):
+    scene = scenes[0].model_copy(deep=True)
+    scene.cells[0][0].felt["joy"] = -4e-7
+    assert schema.validate(etree.fromstring(to_emotionml(scene).encode()))
+    scene.cells[0][0].felt["joy"] = 1.5
+    with pytest.raises(ValueError, match=r"mara\.felt\.joy@1"):
+        to_emotionml(scene)
+
+
+# Fountain ------------------------------------------------------------------------------------------
+
+def _parse_fountain(text: str):
+    return screenplain.parse(io.StringIO(text))
+
+
+def test_fountain_parses_into_the_expected_cues_and_dialogue(scenes):
+    scene = scenes[0]
+    text = to_fountain(scene, draft_date=date(2025, 1, 2))
+    play = _parse_fountain(text)
+    page = play.title_page
+    assert page["Title"] == ["Storm at the bar"] and page["Draft date"] == ["2025-01-02"]
+    assert "Credit" in page and "Author" in page
+    notes = " ".join(page["Notes"])
+    assert CHECKPOINT in notes and "seed 0" in notes and "heun, 12 steps" in notes
+    slugs = [str(p.line) for p in play.paragraphs if isinstance(p, Slug)]
+    assert slugs == ["INT. WHEELHOUSE OF THE PILOT BOAT - NIGHT"]
+    dialogue = [p for p in play.paragraphs if isinstance(p, Dialog)]
+    assert [str(d.character) for d in dialogue] == ["MARA", "ILAN"] * scene.beats
+    for d in dialogue:
+        (paren, first), (line_paren, line) = d.blocks
+        assert paren and not line_paren and str(first).startswith("(") and str(line).startswith("[a line that")
+    assert [str(t) for _, t in dialogue[0].blocks] == ["(angry, a touch proud)", "[a line that lets anger show]"]
+    assert [str(t) for _, t in dialogue[4].blocks] == ["(evenly)", "[a line that gives nothing away, hides fear]"]
+    actions = {str(line) for p in play.paragraphs if isinstance(p, Action) for line in p.lines}
+    assert f"MARA {scene.cell('mara', 1).behaviour_text}." in actions
+    assert "Ilan admits he has sold the family boat." in actions
+    assert "[[MARA — mood: dependent; subtext: shows calm; feels fear 0.70]]" in text
+
+
+def test_fountain_keeps_writer_text_literal(nasty, scenes):
+    play = _parse_fountain(to_fountain([nasty, scenes[2]]))
+    assert [str(p.line) for p in play.paragraphs if isinstance(p, Slug)] == [
+        "INT. WHEELHOUSE OF THE PILOT BOAT - NIGHT", "EXT. QUAY - DAWN"]
+    actions = [str(line) for p in play.paragraphs if isinstance(p, Action) for line in p.lines]
+    assert any("not /* a */" in a and "*bold*" in a and "[ [note] ]" in a for a in actions)
+    cues = [str(p.character) for p in play.paragraphs if isinstance(p, Dialog)]
+    assert cues == ["MARA", "ILAN"] * nasty.beats + ["TOVE", "MARA", "ILAN"] * scenes[2].beats
+
+
+@pytest.mark.parametrize("setting, heading", [
+    ("The wheelhouse of the pilot boat, at night, in a gale.", "INT. WHEELHOUSE OF THE PILOT BOAT - NIGHT"),
+    ("The quay at dawn, nets drying.", "EXT. QUAY - DAWN"),
+    ("Somewhere between two lies", ".SOMEWHERE BETWEEN TWO LIES"),
+    ("", ".STORM AT THE BAR"),
+])
+def test_scene_heading_is_guessed_or_forced(setting, heading):
+    assert scene_heading(setting, "Storm at the bar") == heading
+
+
+# Ink -----------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def inkjs() -> Path:
+    """The pinned inkjs under tests/ink/node_modules; `npm ci` only when it is missing."""
+    if shutil.which("node") is None:
+        pytest.skip("node is not on PATH; the Ink export is checked with the inkjs compiler")
+    if not (INK / "node_modules" / "inkjs" / "package.json").is_file():
+        npm = shutil.which("npm")
+        assert npm, "node is on PATH but npm is not; install npm or run `npm ci --prefix tests/ink`"
+        done = subprocess.run([npm, "ci", "--prefix", str(INK), "--no-audit", "--no-fund"],
+                              check=False, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"npm ci --prefix tests/ink failed:\n{done.stderr}"
+    return INK / "play.js"
+
+
+def _play(inkjs: Path, source: str, tmp_path: Path) -> dict:
+    story = write_atomic(tmp_path / "story.ink", source)
+    done = subprocess.run(["node", str(inkjs), str(story)], check=False, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_ink_compiles_and_plays_to_its_end(inkjs, scenes, tmp_path):
+    scene = scenes[0]
+    source = to_ink(scene)
+    assert "=== beat_3 ===" in source and source.rstrip().endswith("-> END")
+    result = _play(inkjs, source, tmp_path)
+    assert result["errors"] == [] and result["warnings"] == []
+    assert result["ended"] and result["choices"] == scene.beats - 1
+    texts = [line["text"] for line in result["lines"]]
+    for beat in range(1, scene.beats + 1):
+        for cid, cue in (("mara", "MARA"), ("ilan", "ILAN")):
+            assert f"{cue} {scene.cell(cid, beat).behaviour_text}." in texts
+    tags = [tag for line in result["lines"] for tag in line["tags"]]
+    assert "subtext: shows calm; feels fear 0.70" in tags
+    assert "subtext: shows joy 0.60 (feels 0.05); feels shame 0.80" in tags
+    assert any(tag.startswith("provenance:") and CHECKPOINT in tag for tag in tags)
+
+
+def test_ink_plays_several_scenes_and_keeps_writer_text_literal(inkjs, nasty, scenes, tmp_path):
+    result = _play(inkjs, to_ink([nasty, scenes[2]]), tmp_path)
+    assert result["errors"] == [] and result["warnings"] == []
+    assert result["ended"] and result["choices"] == nasty.beats + scenes[2].beats - 1
+    texts = [line["text"] for line in result["lines"]]
+    assert f"MARA {NASTY}." in texts
+    assert f"* - TODO: {NASTY}" in texts
+    assert result["globalTags"] == ["title: INT. *Storm* // at the bar / Morning after"]
+
+
+# export() and write_atomic --------------------------------------------------------------------------
+
+def test_export_dispatches_every_format(scenes):
+    assert set(FORMATS) == {"text", "json", "emotionml", "fountain", "ink"}
+    for fmt in FORMATS:
+        assert export(scenes[0], fmt).endswith("\n") and export(scenes, fmt).endswith("\n")
+    assert export(scenes[0], "text") == render_beat_sheet(scenes[0])
+    with pytest.raises(ValueError, match="unknown format 'pdf'"):
+        export(scenes[0], "pdf")
+    with pytest.raises(ValueError, match="empty"):
+        export([], "json")
+
+
+def test_write_atomic_replaces_the_file_and_keeps_its_mode(tmp_path):
+    target = tmp_path / "scene.json"
+    write_atomic(target, "first\n")
+    os.chmod(target, 0o640)
+    assert write_atomic(target, "second ✓\n") == target
+    assert target.read_text(encoding="utf-8") == "second ✓\n"
+    assert target.stat().st_mode & 0o777 == 0o640
+    write_atomic(target, b"\x00bytes")
+    assert target.read_bytes() == b"\x00bytes"
+    assert [p.name for p in tmp_path.iterdir()] == ["scene.json"]
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        write_atomic(tmp_path / "missing" / "scene.json", "x")
+
+
+def test_write_atomic_leaves_the_old_file_intact_when_writing_fails_midway(tmp_path, monkeypatch):
+    target = tmp_path / "scene.fountain"
+    target.write_text("the draft the writer already has\n")
+    real_fdopen = os.fdopen
+
+    class Crashing(io.RawIOBase):
+        """A file that writes half of what it is given, then fails like a full disk."""
+
+        def __init__(self, fd: int, mode: str):
+            self.file = real_fdopen(fd, mode)
+
+        def write(self, data) -> int:
+            self.file.write(bytes(data[: len(data) // 2]))
+            self.file.flush()
+            raise OSError(28, "No space left on device")
+
+        def close(self) -> None:
+            self.file.close()
+            super().close()
+
+    monkeypatch.setattr(atomic.os, "fdopen", Crashing)
+    with pytest.raises(OSError, match="No space left"):
+        write_atomic(target, "a new draft " * 1000)
+    assert target.read_text() == "the draft the writer already has\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["scene.fountain"]
