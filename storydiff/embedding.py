@@ -41,6 +41,7 @@ def load_minilm() -> "SentenceTransformer":
     path = model_dir()
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(path), device="cpu")

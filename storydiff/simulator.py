@@ -448,6 +448,9 @@ MOOD_RETURN, ACTIVE = 0.1, 0.05
 STANCE_INERTIA = 0.6
 LIKING_PER_PRAISE, LIKING_PER_DESIRABILITY, TRUST_GAIN, TRUST_LOSS = 0.3, 0.15, 0.2, 0.5
 STANCE_START_SD = 0.05
+# Scenes open in medias res: with this probability a character walks in already feeling one emotion,
+# drawn uniformly, at an intensity in CARRIED_IN (ours).
+CARRIED_IN_P, CARRIED_IN = 0.4, (0.1, 0.5)
 # Noise: a felt emotion wobbles in proportion to its intensity (more for neurotic people: Kuppens et
 # al. 2007), plus a small floor so that quiet emotions flicker rather than sit at exactly 0; faces,
 # moods and stances jitter a little. Sizes are ours.
@@ -469,13 +472,23 @@ class Noise:
     mood: np.ndarray      # [T, C, 3]
     stance: np.ndarray    # [T, C, C, 3]
     scale: np.ndarray     # [C] per-character felt noise level
+    opening: np.ndarray   # [C, E] what each character feels as the scene opens
 
     @staticmethod
     def draw(rng: np.random.Generator, characters: int, beats: int) -> Noise:
         C, T = characters, beats
         return Noise(felt=rng.standard_normal((T, C, E)), floor=rng.standard_normal((T, C, E)),
                      shown=rng.standard_normal((C, T, E)), mood=rng.standard_normal((T, C, 3)),
-                     stance=rng.standard_normal((T, C, C, 3)), scale=rng.uniform(0.5, 1.5, C))
+                     stance=rng.standard_normal((T, C, C, 3)), scale=rng.uniform(0.5, 1.5, C),
+                     opening=Noise._opening(rng, C))
+
+    @staticmethod
+    def _opening(rng: np.random.Generator, characters: int) -> np.ndarray:
+        carried = rng.random(characters) < CARRIED_IN_P
+        emotion, level = rng.integers(E, size=characters), rng.uniform(*CARRIED_IN, size=characters)
+        opening = np.zeros((characters, E))
+        opening[np.arange(characters), emotion] = np.where(carried, level, 0.0)
+        return opening
 
 
 @dataclass
@@ -589,7 +602,7 @@ class Trajectory:
     # felt ----------------------------------------------------------------------------------------------
     def _felt(self, b: int) -> None:
         p = self.person
-        prev = self.felt[b - 1] if b else np.zeros_like(self.felt[0])
+        prev = self.felt[b - 1] if b else self.noise.opening.clip(p.lower, p.upper)
         decayed = (prev * p.decay * (1.0 + p.noise[:, None] * self.noise.felt[b])
                    + FELT_FLOOR_NOISE * self.noise.floor[b]).clip(0, 1)
         target = np.zeros_like(decayed)
