@@ -101,6 +101,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_corpus(args: argparse.Namespace) -> int:
+    """Write a simulated training corpus (sharded, streamed, deterministic for a seed)."""
+    from .corpus import cmd_corpus as write
+
+    return write(args)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train (or fine-tune with --from, or continue with --resume) the denoiser on corpus shards."""
+    from pathlib import Path
+
+    from .engine import pick_device
+    from .train import TrainOptions, describe, make_trainer
+
+    opts = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                        log_every=args.log_every)
+    trainer = make_trainer(args.data, opts, pick_device(args.device), init=args.init, resume=args.resume)
+    print(describe(trainer), file=sys.stderr)
+    trainer.run(Path(args.out), progress=lambda step, loss: print(f"step {step}/{opts.steps} loss {loss:.4f}",
+                                                                  file=sys.stderr))
+    print(Path(args.out).with_suffix(".safetensors"))
+    return 0
+
+
 def _arg(*flags: str, **options) -> tuple[tuple[str, ...], dict]:
     return flags, options
 
@@ -134,6 +158,25 @@ COMMANDS: dict[str, Command] = {
         _arg("--checkpoint", default=None, help="a .safetensors checkpoint (default: the bundled one)"),
         _arg("--format", choices=("text", "json", "emotionml", "fountain", "ink"), default="text"),
         _arg("-o", "--output", default=None, help="write here (atomically) instead of printing"),
+    )),
+    "corpus": Command(cmd_corpus, "write a simulated training corpus", (
+        _arg("--n", type=int, required=True, help="number of scenes"),
+        _arg("--out", required=True, metavar="DIR", help="folder for the shards and manifest.json"),
+        _SEED,
+        _arg("--shard-size", type=int, default=4096, metavar="K", help="scenes per shard"),
+        _arg("--workers", type=int, default=1, help="processes writing shards in parallel"),
+    )),
+    "train": Command(cmd_train, "train the denoiser on corpus shards", (
+        _arg("data", nargs="+", metavar="DIR_OR_SHARD", help="corpus folders or shard files"),
+        _arg("--out", required=True, help="checkpoint path (.safetensors, with a .json beside it)"),
+        _arg("--steps", type=int, default=2000),
+        _arg("--batch-size", type=int, default=64),
+        _arg("--lr", type=float, default=3e-4),
+        _arg("--log-every", type=int, default=100),
+        _arg("--from", dest="init", default=None, help="start from this checkpoint (fine-tune)"),
+        _arg("--resume", default=None, help="continue this run exactly (reads its .train.pt)"),
+        _SEED,
+        _DEVICE,
     )),
     "validate": Command(cmd_validate, "check character, culture, situation and story files", (
         _arg("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)"),

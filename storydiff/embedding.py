@@ -36,7 +36,7 @@ def model_dir() -> Path:
 
 
 @lru_cache(maxsize=1)
-def load_minilm() -> "SentenceTransformer":
+def load_minilm() -> SentenceTransformer:
     """The model on CPU, once per process."""
     path = model_dir()
     os.environ["HF_HUB_OFFLINE"] = "1"

@@ -16,7 +16,22 @@ from .scene import Speech, TextScene
 from .scorer import AffectScorer, score_pad, score_shown
 
 __all__ = [
-    "AffectScorer", "Beat", "HELD_OUT_PLAYS", "SceneWindow", "Speech", "TextScene", "read_fountain", "read_jsonl",
-    "read_plain", "read_text", "score_pad", "score_shown", "shakespeare_split", "split_beats", "stack_corpus",
-    "text_corpus", "windows", "write_jsonl",
+    "HELD_OUT_PLAYS",
+    "AffectScorer",
+    "Beat",
+    "SceneWindow",
+    "Speech",
+    "TextScene",
+    "read_fountain",
+    "read_jsonl",
+    "read_plain",
+    "read_text",
+    "score_pad",
+    "score_shown",
+    "shakespeare_split",
+    "split_beats",
+    "stack_corpus",
+    "text_corpus",
+    "windows",
+    "write_jsonl",
 ]

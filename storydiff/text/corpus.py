@@ -9,8 +9,8 @@ condition that classifier-free guidance also trains with (DESIGN §5).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
 
 import torch
 
@@ -27,7 +27,7 @@ HELD_OUT_PLAYS: tuple[str, ...] = ("merchant", "othello", "rich_iii", "win_tale"
 Example = tuple[torch.Tensor, torch.Tensor, SceneCondition]
 
 
-def text_corpus(scenes: Iterable[TextScene], scorer: Optional[Callable[[list[str]], torch.Tensor]] = None, *,
+def text_corpus(scenes: Iterable[TextScene], scorer: Callable[[list[str]], torch.Tensor] | None = None, *,
                 speeches_per_beat: int = SPEECHES_PER_BEAT, max_beats: int = MAX_BEATS,
                 max_characters: int = DEFAULT_MAX_CHARACTERS) -> Iterator[Example]:
     """`(x, mask, condition)` per scene window; all speeches are scored in one batched call first.

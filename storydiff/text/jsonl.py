@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Iterable
+from typing import IO
 
 from .scene import Speech, TextScene
 from .stage import Stage

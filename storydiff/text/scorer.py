@@ -12,8 +12,8 @@ of tests/data/scorer_gold.jsonl, from plays that are not held out
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 import torch
 

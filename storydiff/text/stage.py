@@ -9,7 +9,7 @@ observed beat, so following it would add nothing. Whoever speaks is on stage.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from .scene import is_group
 
@@ -33,7 +33,7 @@ class Stage:
         self._patterns = [(n, re.compile(r"(?<![\w'])(?:" + "|".join(
             re.escape(v) for v in {n, n.upper(), n.title()}) + r")(?![\w'])")) for n in self._names]
         self.present: set[str] = set()
-        self.last_speaker: Optional[str] = None
+        self.last_speaker: str | None = None
 
     def speak(self, speakers: Iterable[str]) -> None:
         """A character who speaks is on stage."""
