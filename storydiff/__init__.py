@@ -6,6 +6,11 @@ light: no torch, no lxml until a loader or the engine is touched.
 from __future__ import annotations
 
 import importlib
+import warnings
+
+# torch labels sparse CSR "beta" and warns on first use; the constraint set relies on it deliberately.
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 
 __version__ = "0.1.0"
 

@@ -1,14 +1,9 @@
 """The constraint set: a polytope `lower ≤ A·y ≤ upper` with a name per row and per column."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import torch
-
-# torch labels sparse CSR "beta" and warns on first use; the polytope relies on it deliberately.
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 
 
 @dataclass

@@ -17,7 +17,6 @@ from test_render import CHECKPOINT, library, make_scene
 
 from storydiff.export import (
     FORMATS,
-    atomic,
     export,
     from_emotionml,
     from_json,
@@ -27,6 +26,7 @@ from storydiff.export import (
     to_json,
     write_atomic,
 )
+from storydiff import fileio
 from storydiff.export.emotionml import CATEGORY_SET, DIMENSION_SET, NS
 from storydiff.export.fountain import scene_heading
 from storydiff.models import Situation
@@ -288,7 +288,7 @@ def test_write_atomic_leaves_the_old_file_intact_when_writing_fails_midway(tmp_p
             self.file.close()
             super().close()
 
-    monkeypatch.setattr(atomic.os, "fdopen", Crashing)
+    monkeypatch.setattr(fileio.os, "fdopen", Crashing)
     with pytest.raises(OSError, match="No space left"):
         write_atomic(target, "a new draft " * 1000)
     assert target.read_text() == "the draft the writer already has\n"

@@ -133,14 +133,15 @@ def test_feasibility_hook_is_skipped_when_absent(monkeypatch):
     assert validate_paths([LIBRARY / "situations"]) == []
 
 
-def test_demo_summarises_the_bundled_situation(capsys):
-    assert main(["demo"]) == 0
+def test_demo_prints_a_beat_sheet_of_the_bundled_situation(capsys):
+    assert main(["demo", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("storm:") and "cast: mara" in out
+    assert "Storm at the bar" in out and "MARA" in out and "ILAN" in out
+    assert "seed 0" in out and "Beat 8" in out
 
 
 def test_commands_are_one_table():
-    assert {"validate", "demo"} <= set(COMMANDS)
+    assert {"validate", "demo", "sample", "corpus", "train"} <= set(COMMANDS)
     assert all(callable(c.run) and c.help for c in COMMANDS.values())
 
 

@@ -3,7 +3,8 @@
 A speech runs from its `NAME:` line to the next blank line, speaker line or direction.
 A direction is a line in (parentheses) or [brackets], or one that begins with
 Enter / Exit / Exeunt. Scenes break at a heading line (`ACT II`, `SCENE 2`,
-`Act 1, Scene 3`) or at two or more blank lines in a row.
+`Act 1, Scene 3`: ACT or SCENE and a number or roman numeral) or at two or more
+blank lines in a row.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from .scene import Speech, TextScene
 from .stage import Stage
 
 _SPEAKER = re.compile(r"^\s*([A-Z][\w.'’-]*(?:[ \t]+[\w.'’-]+){0,3})[ \t]*:[ \t]*(.*)$")
-_HEADING = re.compile(r"^\s*(act|scene)\b[\s\w.,:-]*$", re.IGNORECASE)
+_HEADING = re.compile(r"^\s*(?:act|scene)\s+(?:\d+|[ivxlc]+)\b.{0,80}$", re.IGNORECASE)
 _DIRECTION = re.compile(r"^\s*(?:\((.*)\)|\[(.*)\]|((?:re-?)?enter\b.*|exit\b.*|exeunt\b.*))\s*$", re.IGNORECASE)
 
 

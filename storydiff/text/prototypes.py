@@ -21,12 +21,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "His valour shames us all; a braver soldier never lived.",
         "I look up to you; you are everything I want to be.",
         "How nobly she bore it; she is a marvel.",
-        "A nobler spirit never drew breath.",
-        "O, she is the very pattern of all virtue!",
-        "I do honour thee for this brave deed.",
-        "Thou art a worthy gentleman, and true.",
-        "How wise he speaks! I never heard the like.",
-        "Was ever prince so valiant and so kind?",
     ),
     # disapproving of someone else's blameworthy action, and harmed by it
     "anger": (
@@ -38,12 +32,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "You lied to me, and by God you will answer for it!",
         "Out of my way, or I'll break your neck!",
         "Rage consumes me; I will have vengeance!",
-        "Out, villain! Thou shalt die for this!",
-        "Darest thou speak so to me, thou slave?",
-        "By heaven, I will be revenged on thee!",
-        "Thou base, presumptuous rogue, I will have thy head!",
-        "Hence, dog! Out of my presence!",
-        "What, wilt thou wrong me to my face? Draw!",
     ),
     # a hoped-for event did not happen
     "disappointment": (
@@ -55,12 +43,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "The prize I longed for is lost, and all my labour wasted.",
         "After all that waiting, this is all there is?",
         "I had set my heart on it, and now it is gone.",
-        "Is this the end of all my hopes?",
-        "I looked for better at thy hands.",
-        "Alas, my labour is all lost.",
-        "I thought to have been happy; it was not so.",
-        "So ends the dream I nursed so long.",
-        "My fortune fails me when I most did hope.",
     ),
     # an undesirable event: grief, sorrow, misery
     "distress": (
@@ -72,12 +54,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "He is dead, and I am left alone in misery.",
         "I weep day and night; there is no end to this pain.",
         "This is the worst day of my life.",
-        "O woe, woe, woe! O heavy day!",
-        "My heart is broken; I have lost all.",
-        "Alas, that ever I was born!",
-        "O me, what misery is this!",
-        "I am undone, undone!",
-        "Grief hath made me weary of my life.",
     ),
     # the prospect of an undesirable event
     "fear": (
@@ -89,12 +65,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "Hide me, for the love of God, they are coming!",
         "I'm scared. I don't want to die.",
         "What noise is that? I dare not look.",
-        "Alas, I tremble; what will become of me?",
-        "O, save me, save me! They will murder me!",
-        "I am afraid; these are dreadful signs.",
-        "My blood runs cold; some evil is at hand.",
-        "Fly, fly, or we are lost!",
-        "What if he comes? God keep me from his wrath.",
     ),
     # a feared event has happened
     "fears-confirmed": (
@@ -106,12 +76,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "I told you they would betray us, and they have.",
         "The thing I most feared is upon me.",
         "Just as I suspected, all is lost.",
-        "Too true, too true; I feared as much.",
-        "O, my prophetic soul! It is as I did dread.",
-        "I feared this would come, and now it is come.",
-        "My heart misgave me, and it was not wrong.",
-        "Then all I dreaded is now proved true.",
-        "I knew it, I knew it would end thus.",
     ),
     # pleased about an event that is bad for someone else
     "gloating": (
@@ -123,12 +87,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "Serves you right, you fool; I laugh at your ruin.",
         "My rival is disgraced, and I rejoice.",
         "Now they weep, and I smile.",
-        "Ha, ha! Now is my enemy undone!",
-        "Let him weep; his tears are music to me.",
-        "So, the proud fool is fallen, and I laugh.",
-        "Now the tables turn, and thou shalt smart for it.",
-        "How I rejoice to see him brought so low!",
-        "His ruin is my sport.",
     ),
     # approving of one's own action that turned out well
     "gratification": (
@@ -140,12 +98,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "My scheme has prospered beyond my hopes.",
         "All my work has paid off at last.",
         "I won the day by my own hand, and I am well pleased.",
-        "My plot hath taken; all goes as I designed.",
-        "I have done it, and done it well.",
-        "See how my wit hath brought this to pass.",
-        "This work of mine hath prospered to my wish.",
-        "I laid the snare, and now the bird is caught.",
-        "It is my doing, and I am glad of it.",
     ),
     # approving of someone else's action that was good for oneself
     "gratitude": (
@@ -157,12 +109,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "I am forever in your debt.",
         "My thanks, my lord; your goodness has restored me.",
         "Thank you for standing by me when no one else would.",
-        "I thank you, sir, with all my heart.",
-        "How shall I repay thy kindness, gentle friend?",
-        "Thanks, good my lord; I am bound to you for ever.",
-        "Heaven reward you for your goodness to me.",
-        "I owe my life to thee.",
-        "A thousand thanks; thou hast been kind to me.",
     ),
     # pleased about an event that is good for someone else
     "happy-for": (
@@ -174,12 +120,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "May you have joy of it; no one deserves it more.",
         "It does my heart good to see her so happy.",
         "Well done, my friend; your success delights me.",
-        "Joy to you both, and may you long be happy!",
-        "I am right glad of your good fortune.",
-        "Heaven bless you, and give you joy of this.",
-        "Rejoice with me, for our friend is honoured.",
-        "It gladdens my heart to see thee so advanced.",
-        "Good news for thee, and I am happy for it.",
     ),
     # disliking an unappealing person or thing
     "hate": (
@@ -191,12 +131,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "I would spit upon his grave.",
         "My hatred of her will never die.",
         "There is nothing in this world I hate more than you.",
-        "I do detest thee more than hell itself.",
-        "A plague upon him! I abhor his very name.",
-        "Thou loathsome toad, I hate thee.",
-        "Out of my sight, thou poisonous villain; I loathe thee.",
-        "I would see him rot; I hate him to the death.",
-        "Vile wretch, cursed be thou and all thy race!",
     ),
     # the prospect of a desirable event
     "hope": (
@@ -208,12 +142,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "Maybe this time things will be different.",
         "Courage; better days are coming.",
         "I trust that heaven will send us help.",
-        "Yet there is hope; all may be well.",
-        "Pray heaven he comes safe home.",
-        "Perchance tomorrow fortune will be kinder.",
-        "If all go well, we shall be merry yet.",
-        "I trust in God that he will prosper.",
-        "Have patience; better days will come.",
     ),
     # a desirable event
     "joy": (
@@ -225,12 +153,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "Joy, joy, and nothing but joy!",
         "Let us laugh and feast and be glad!",
         "What glorious news! I am the happiest of all.",
-        "O joy! O happy, happy day!",
-        "My heart dances with delight!",
-        "Let the bells ring, for we are merry!",
-        "Never was I so glad as now!",
-        "What joyful news! I could leap for joy.",
-        "O, how my heart is lifted up!",
     ),
     # liking an appealing person
     "love": (
@@ -242,12 +164,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "My love for him is deeper than the sea.",
         "Sweet love, I cannot live without you.",
         "Kiss me, my own, my only love.",
-        "My sweet love, my heart is thine for ever.",
-        "I love thee more than life.",
-        "O my dear, my dearest, how I love thee!",
-        "Thou art my soul, my joy, my all.",
-        "Give me thy hand, my gentle love.",
-        "I dote upon her; she is all the world to me.",
     ),
     # displeased about an event that is bad for someone else
     "pity": (
@@ -259,12 +175,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "How sad for her, to lose everything.",
         "Have mercy on him; he is a wretched old man.",
         "The poor woman weeps, and I weep for her.",
-        "Alas, poor soul, I pity thee.",
-        "Poor gentleman, he is sorely used.",
-        "My heart bleeds for her misery.",
-        "O, the poor wretch! How he suffers!",
-        "I am sorry for thy grief, good friend.",
-        "Poor child, how hath fortune wronged thee!",
     ),
     # approving of one's own praiseworthy action or standing
     "pride": (
@@ -276,12 +186,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "Look what I have made with my own hands.",
         "I am of noble blood and I will not bow to any man.",
         "I have served with honour, and I hold my head high.",
-        "I am a prince, and will be known for one.",
-        "None living can match my deeds in arms.",
-        "My honour is my own, and I will keep it high.",
-        "I scorn to bow to such as thee.",
-        "My fame shall outlive the stars.",
-        "I have conquered, and the world shall know it.",
     ),
     # a feared event did not happen
     "relief": (
@@ -293,12 +197,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "At last I can breathe again; the danger is past.",
         "She lives! I thought we had lost her.",
         "Thank goodness, it was nothing.",
-        "Thank heaven, thou art safe!",
-        "O, I breathe again; the danger is past.",
-        "Heaven be praised, it was not so!",
-        "Now my heart is eased of its fear.",
-        "God be thanked, he lives!",
-        "We are escaped; the storm is over.",
     ),
     # disapproving of one's own action that harmed someone
     "remorse": (
@@ -310,12 +208,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "I wronged you cruelly, and I am sorry.",
         "My guilt torments me day and night.",
         "I was a fool and a villain; pardon me.",
-        "O, I have done amiss; forgive me.",
-        "I repent me of my cruelty.",
-        "Would I had never done this wicked deed!",
-        "My sin is heavy on me; pardon, pardon!",
-        "It was my fault, all mine; I wronged thee.",
-        "O, what a villain was I to use thee so!",
     ),
     # disapproving of someone else's blameworthy action
     "reproach": (
@@ -327,12 +219,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "You broke your word, and that was wrong.",
         "For shame! Is this how a gentleman behaves?",
         "You were cruel to him, and you know it.",
-        "Fie, fie, for shame! Is this thy duty?",
-        "Thou hast done ill, and thou shouldst blush for it.",
-        "How couldst thou be so unkind?",
-        "This is not well done, sir.",
-        "O, shame upon thee, false and faithless man!",
-        "Thou art to blame; thou hast wronged her.",
     ),
     # displeased about an event that is good for someone else (envy)
     "resentment": (
@@ -344,12 +230,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "Must I stand by and watch him prosper?",
         "Everyone loves her, and I can't stand it.",
         "He is favoured above me, and it galls me.",
-        "Why should he have what I deserve?",
-        "Others are raised while I am passed over.",
-        "He prospers, and I am forgotten; it is not just.",
-        "I envy him his fortune and his fame.",
-        "The world favours fools while worthy men go hungry.",
-        "They have honours heaped on them, and I have nothing.",
     ),
     # a hoped-for event did happen
     "satisfaction": (
@@ -361,12 +241,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "Finally, justice has been done.",
         "Well, that settles it. I am satisfied.",
         "So it has happened at last; I knew it would.",
-        "It is done, and well done; I am content.",
-        "At last my wish is come to pass.",
-        "So, justice is served as I desired.",
-        "All has fallen out as I hoped.",
-        "Now I am satisfied; the thing is finished.",
-        "This is the end I looked for.",
     ),
     # disapproving of one's own blameworthy action
     "shame": (
@@ -378,12 +252,6 @@ EMOTION_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "I have dishonoured my family's name.",
         "My cheeks burn with shame.",
         "Let me hide; I cannot bear to be seen.",
-        "I blush to speak of it.",
-        "O, I am ashamed! Let me hide my face.",
-        "My shame is known to all the world.",
-        "I have disgraced myself and my name.",
-        "I dare not look upon thee, I am so ashamed.",
-        "Fie on me, what a fool have I been!",
     ),
 }
 
@@ -409,16 +277,6 @@ NEUTRAL_PROTOTYPES: tuple[str, ...] = (
     "The meeting is in the hall at noon.",
     "Yes, my lord.",
     "It is ten miles from here.",
-    "Good morrow, sir.",
-    "My lord, the king attends you.",
-    "Go, bid the soldiers march.",
-    "Where lies the duke tonight?",
-    "Here is a letter from the queen.",
-    "Sir, I will.",
-    "Call in the messenger.",
-    "What is the hour?",
-    "We shall meet at the abbey.",
-    "Give me the paper.",
 )
 
 # The two poles of each PAD dimension (Mehrabian 1996).

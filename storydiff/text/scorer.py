@@ -24,8 +24,8 @@ from .prototypes import EMOTION_PROTOTYPES, NEUTRAL_PROTOTYPES, PAD_PROTOTYPES
 NEUTRAL = "neutral"
 CLASSES: tuple[str, ...] = (*OCC_EMOTIONS, NEUTRAL)
 TOP_K = 3
-TEMPERATURE = 0.0708
-NEUTRAL_BIAS = 0.025
+TEMPERATURE = 0.0631
+NEUTRAL_BIAS = 0.02
 
 Embedder = Callable[[list[str]], torch.Tensor]
 

@@ -1,0 +1,100 @@
+"""The constraint rows as the projection solver uses them: scaled, cleaned, on the right device.
+
+Every row is divided by its Euclidean norm, so that a residual in these units is the
+"max violation, scaled by row norm" that `Polytope.violation` reports and that `tol`
+bounds. Rows with no variables, or with no finite bound, can never bind and are
+dropped (an empty row that cannot be met is an error naming it). The matrix is kept
+as CSR in float64 (residuals, line search) and float32 (conjugate-gradient products),
+each with its transpose, because `torch.addmm` on a CSR matrix into a preallocated
+output is the fast batched product on both CPU (MKL) and CUDA (cuSPARSE).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+
+from .polytope import Polytope
+
+_CACHE_SIZE = 8
+_cache: OrderedDict[tuple, tuple[tuple[torch.Tensor, ...], "ScaledRows"]] = OrderedDict()
+
+
+@dataclass
+class ScaledRows:
+    """`lower ≤ A·y ≤ upper` with unit-norm rows; `kept[i]` is row i's index in the polytope."""
+
+    A64: torch.Tensor
+    AT64: torch.Tensor
+    A32: torch.Tensor
+    AT32: torch.Tensor
+    lower: torch.Tensor  # [m, 1] float64, may hold -inf
+    upper: torch.Tensor  # [m, 1] float64, may hold +inf
+    kept: torch.Tensor   # [m] long, into the polytope's rows
+    n_rows: int          # rows of the polytope, kept or not
+    n_columns: int
+
+    @property
+    def m(self) -> int:
+        return int(self.kept.numel())
+
+
+def _csr(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, shape: tuple[int, int],
+         device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), vals, shape, check_invariants=False)
+    return coo.coalesce().to_sparse_csr().to(device=device, dtype=dtype)
+
+
+def _check_rows(polytope: Polytope, norms: torch.Tensor) -> None:
+    """Reject rows no point can meet: lower > upper, or an empty row whose bounds exclude 0."""
+    lo, hi = polytope.lower.to(torch.float64), polytope.upper.to(torch.float64)
+    crossed = torch.nonzero(lo > hi).flatten()
+    empty = torch.nonzero((norms == 0) & ((lo > 0) | (hi < 0))).flatten()
+    for kind, idx in (("its lower bound exceeds its upper bound", crossed), ("it has no variables", empty)):
+        if idx.numel():
+            i = int(idx[0])
+            raise ValueError(f"row {polytope.names[i]!r} cannot be met: {kind} "
+                             f"({float(lo[i])} ≤ · ≤ {float(hi[i])}); the polytope is empty")
+
+
+def _build(polytope: Polytope, device: torch.device) -> ScaledRows:
+    m, n = polytope.shape
+    coo = polytope.A.to_sparse_coo().coalesce()
+    rows, cols = coo.indices()
+    vals = coo.values().to(torch.float64)
+    norms = torch.zeros(m, dtype=torch.float64).index_add_(0, rows, vals * vals).sqrt()
+    _check_rows(polytope, norms)
+    lo, hi = polytope.lower.to(torch.float64), polytope.upper.to(torch.float64)
+    keep = (norms > 0) & (torch.isfinite(lo) | torch.isfinite(hi))
+    kept = torch.nonzero(keep).flatten()
+    new_index = torch.full((m,), -1, dtype=torch.long)
+    new_index[kept] = torch.arange(kept.numel())
+    on = keep[rows]
+    r, c, v = new_index[rows[on]], cols[on], vals[on] / norms[rows[on]]
+    shape, shape_t = (kept.numel(), n), (n, kept.numel())
+    return ScaledRows(
+        A64=_csr(r, c, v, shape, device, torch.float64), AT64=_csr(c, r, v, shape_t, device, torch.float64),
+        A32=_csr(r, c, v, shape, device, torch.float32), AT32=_csr(c, r, v, shape_t, device, torch.float32),
+        lower=(lo[kept] / norms[kept]).unsqueeze(1).to(device), upper=(hi[kept] / norms[kept]).unsqueeze(1).to(device),
+        kept=kept.to(device), n_rows=m, n_columns=n,
+    )
+
+
+def scaled_rows(polytope: Polytope, device: torch.device) -> ScaledRows:
+    """The prepared rows of `polytope` on `device`, built once and reused while the polytope is unchanged.
+
+    The cache is keyed by the identity of the polytope's tensors (kept alive by the
+    cache, so an identity cannot be reused), so a sampler that projects onto the same
+    situation every step pays the setup once. Tensors edited in place are not noticed.
+    """
+    tensors = (polytope.A, polytope.lower, polytope.upper)
+    key = (*map(id, tensors), str(device))
+    if key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key][1]
+    prepared = _build(polytope, device)
+    _cache[key] = (tensors, prepared)
+    if len(_cache) > _CACHE_SIZE:
+        _cache.popitem(last=False)
+    return prepared
