@@ -66,6 +66,7 @@ class AffectScorer:
         return self.class_probabilities(self.similarities(self.embed(texts)))[:, :len(OCC_EMOTIONS)]
 
     def pad(self, texts: list[str]) -> torch.Tensor:
+        """`[n, 3]` shown pleasure, arousal, dominance; not yet checked against labelled lines."""
         return self.pad_scores(self.similarities(self.embed(texts)))
 
     def labels(self, texts: list[str]) -> list[str]:

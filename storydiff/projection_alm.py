@@ -1,0 +1,241 @@
+"""Batched semismooth-Newton augmented Lagrangian for projecting onto `lower ≤ A·y ≤ upper`.
+
+The projection `min ½‖y − x‖² s.t. l ≤ A y ≤ u` is solved by the method of multipliers
+(augmented Lagrangian; Hestenes 1969, Rockafellar 1976), whose inner problem
+
+    φ(y) = ½‖y − x‖² + Σᵢ ρ/2 · dist(aᵢ·y + μᵢ/ρ, [lᵢ, uᵢ])²
+
+is smooth and piecewise quadratic, so it is minimised by a semismooth Newton method
+with an exact line search (the approach of QPALM, Hermans, Themelis & Patrinos 2022,
+and SSNAL, Li, Sun & Toh 2018). The Newton matrix `I + ρ·Aₛᵀ Aₛ` (S: rows outside
+their bounds) differs per sample, so no factorisation can be shared across a batch;
+it is applied matrix-free and solved by conjugate gradients in float32, while
+residuals, multipliers and the iterate stay in float64 (iterative refinement), which
+is what lets the result meet 1e-6 scaled violations. Unlike ADMM (Boyd et al. 2011;
+OSQP, Stellato et al. 2020), whose linear convergence needs hundreds of iterations
+for that accuracy on scene polytopes, Newton converges in a few steps once the set
+of binding rows settles, and the multipliers double as warm start and as the
+binding rows the TUI shows.
+
+All tensors are `[rows, samples]` so that every product is one CSR × dense `addmm`
+into a preallocated buffer; samples that have converged are dropped from the batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .projection_rows import ScaledRows
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Solver constants; the defaults were tuned on compiled and synthetic scene polytopes."""
+
+    rho_start: float = 10.0     # penalty for a cold start, per unit-norm row
+    rho_growth: float = 10.0    # factor applied when the violation falls too slowly
+    rho_max: float = 1e6
+    max_newton: int = 300       # Newton steps per sample before giving up
+    max_cg: int = 150           # conjugate-gradient steps per Newton step
+    forcing: float = 1e-2       # relative CG residual (inexact Newton)
+    line_search_steps: int = 8
+
+
+@dataclass
+class ChunkResult:
+    """Per-sample outcome, columns in the order the chunk was given."""
+
+    y: torch.Tensor            # [n, b] float64
+    dual: torch.Tensor         # [m, b] float64, multipliers of the scaled rows
+    rho: torch.Tensor          # [b]
+    newton: torch.Tensor       # [b] Newton steps taken
+    cg: torch.Tensor           # [b] conjugate-gradient steps taken
+    converged: torch.Tensor    # [b] bool
+
+
+class _Pool:
+    """Flat buffers viewed as `[rows, b]` for the current number `b` of live samples.
+
+    Reusing storage matters on CPU: fresh multi-megabyte tensors every step cost
+    page faults that take longer than the sparse products themselves.
+    """
+
+    def __init__(self, device: torch.device, capacity: int):
+        self.device, self.capacity, self.b = device, capacity, capacity
+        self._flat: dict[str, torch.Tensor] = {}
+
+    def __call__(self, name: str, rows: int, dtype: torch.dtype) -> torch.Tensor:
+        flat = self._flat.get(name)
+        if flat is None:
+            flat = self._flat[name] = torch.empty(rows * self.capacity, dtype=dtype, device=self.device)
+        return flat[: rows * self.b].view(rows, self.b)
+
+
+def _sq(v: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vector_norm(v, dim=0).square()
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vecdot(a, b, dim=0)
+
+
+class AlmChunk:
+    """One batch of samples `[n, b]` being projected; call `run()` once."""
+
+    _STATE = (("x", "n"), ("y", "n"), ("mu", "m"))
+
+    def __init__(self, rows: ScaledRows, x: torch.Tensor, y: torch.Tensor, mu: torch.Tensor,
+                 rho: torch.Tensor, tol: float, settings: Settings):
+        self.rows, self.settings, self.tol = rows, settings, tol
+        self.n, self.m = rows.n_columns, rows.m
+        b = x.shape[1]
+        self.pool = _Pool(x.device, b)
+        for name, size in self._STATE:
+            self._buf(name, size).copy_({"x": x, "y": y, "mu": mu}[name])
+        self.rho = rho.clone()
+        self.index = torch.arange(b, device=x.device)
+        self.newton = torch.zeros(b, dtype=torch.long, device=x.device)
+        self.cg = torch.zeros_like(self.newton)
+        self.last_pres = torch.full((b,), float("inf"), dtype=torch.float64, device=x.device)
+        self.out = ChunkResult(y=y.clone(), dual=mu.clone(), rho=rho.clone(), newton=self.newton.clone(),
+                               cg=self.cg.clone(), converged=torch.zeros(b, dtype=torch.bool, device=x.device))
+
+    def _buf(self, name: str, size: str, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        return self.pool(name, self.n if size == "n" else self.m, dtype)
+
+    # -- residuals -----------------------------------------------------------------
+    def _gradient(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """W = A y + μ/ρ, R = ρ·(W − Π(W)) (the next multipliers), G = ∇φ(y); returns (‖G‖, pres).
+
+        `pres` = max |A y − Π(W)| bounds the scaled violation of y, since Π(W) is feasible.
+        """
+        x, y, mu = self._buf("x", "n"), self._buf("y", "n"), self._buf("mu", "m")
+        W, R, G = self._buf("W", "m"), self._buf("R", "m"), self._buf("G", "n")
+        rows = self.rows
+        torch.addmm(W, rows.A64, y, beta=0, out=W)
+        W.addcmul_(mu, (1.0 / self.rho).unsqueeze(0))
+        torch.clamp(W, rows.lower, rows.upper, out=R)
+        R.sub_(W).mul_(-self.rho.unsqueeze(0))
+        torch.addmm(y, rows.AT64, R, out=G)
+        G.sub_(x)
+        T = self._buf("T", "m")
+        torch.sub(R, mu, out=T)
+        pres = T.abs_().amax(dim=0) / self.rho if self.m else torch.zeros_like(self.rho)
+        return torch.linalg.vector_norm(G, dim=0), pres
+
+    # -- Newton direction ----------------------------------------------------------
+    def _hessian_product(self, p: torch.Tensor, D: torch.Tensor, out: torch.Tensor) -> None:
+        """out = p + Aᵀ (D ⊙ A p), the generalised Hessian of φ, in float32."""
+        t = self._buf("t32", "m", torch.float32)
+        torch.addmm(t, self.rows.A32, p, beta=0, out=t)
+        t.mul_(D)
+        torch.addmm(p, self.rows.AT32, t, out=out)
+
+    def _direction(self) -> torch.Tensor:
+        """Solve (I + ρ Aₛᵀ Aₛ) d = −G by conjugate gradients; S = rows with a nonzero multiplier."""
+        D = self._buf("D32", "m", torch.float32)
+        D.copy_(self._buf("R", "m")).sign_().abs_().mul_(self.rho.to(torch.float32).unsqueeze(0))
+        d, r = self._buf("d32", "n", torch.float32), self._buf("r32", "n", torch.float32)
+        p, q = self._buf("p32", "n", torch.float32), self._buf("q32", "n", torch.float32)
+        r.copy_(self._buf("G", "n")).neg_()
+        d.zero_()
+        p.copy_(r)
+        rz = _sq(r)
+        target = rz * self.settings.forcing ** 2
+        active = rz > 0
+        for _ in range(self.settings.max_cg):
+            if not bool(active.any()):
+                break
+            self.cg += active
+            self._hessian_product(p, D, q)
+            alpha = torch.where(active, rz / _dot(p, q).clamp_min(1e-30), 0.0).unsqueeze(0)
+            d.addcmul_(p, alpha)
+            r.addcmul_(q, alpha, value=-1.0)
+            rz_next = _sq(r)
+            active &= rz_next > target
+            p.mul_((rz_next / rz.clamp_min(1e-30)).unsqueeze(0)).add_(r)
+            rz = rz_next
+        step = self._buf("step", "n")
+        step.copy_(d)
+        return step
+
+    def _slope(self, t: torch.Tensor, dy: torch.Tensor, dd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """φ'(t) and φ''(t) along the step: piecewise linear, so Newton on it is exact piece by piece."""
+        W, V, T = self._buf("W", "m"), self._buf("V", "m"), self._buf("T", "m")
+        torch.mul(V, t.unsqueeze(0), out=T)
+        T.add_(W)
+        E = self._buf("E", "m")
+        torch.clamp(T, self.rows.lower, self.rows.upper, out=E)
+        E.sub_(T).neg_()
+        slope = dy + t * dd + self.rho * _dot(V, E)
+        T.copy_(E).sign_().abs_().mul_(V).mul_(V)
+        curvature = dd + self.rho * T.sum(dim=0)
+        return slope, curvature
+
+    def _line_search(self, step: torch.Tensor) -> None:
+        """Minimise φ(y + t·step) over t ≥ 0 (convex, piecewise quadratic), then move y."""
+        x, y = self._buf("x", "n"), self._buf("y", "n")
+        V = self._buf("V", "m")
+        torch.addmm(V, self.rows.A64, step, beta=0, out=V)
+        dy = _dot(step, y) - _dot(step, x)
+        dd = _sq(step)
+        t = torch.ones_like(self.rho)
+        lo, hi = torch.zeros_like(t), torch.full_like(t, float("inf"))
+        slope0 = dy + _dot(V, self._buf("R", "m"))
+        for _ in range(self.settings.line_search_steps):
+            slope, curvature = self._slope(t, dy, dd)
+            done = slope.abs() <= 0.1 * slope0.abs()
+            if bool(done.all()):
+                break
+            lo = torch.where(slope < 0, t, lo)
+            hi = torch.where(slope > 0, t, hi)
+            newton = t - slope / curvature.clamp_min(1e-300)
+            inside = (newton > lo) & (newton < hi)
+            fallback = torch.where(torch.isinf(hi), 2 * t, 0.5 * (lo + hi))
+            t = torch.where(done, t, torch.where(inside, newton, fallback))
+        y.addcmul_(step, t.unsqueeze(0))
+
+    # -- bookkeeping ---------------------------------------------------------------
+    def _finish(self, done: torch.Tensor, converged: torch.Tensor) -> None:
+        """Write finished samples out and drop them from the live batch."""
+        cols = self.index[done]
+        self.out.y[:, cols] = self._buf("y", "n")[:, done]
+        self.out.dual[:, cols] = self._buf("R", "m")[:, done]
+        self.out.rho[cols] = self.rho[done]
+        self.out.newton[cols] = self.newton[done]
+        self.out.cg[cols] = self.cg[done]
+        self.out.converged[cols] = converged[done]
+        keep = ~done
+        state = {name: self._buf(name, size)[:, keep] for name, size in self._STATE}
+        self.pool.b = int(keep.sum())
+        for name, size in self._STATE:
+            self._buf(name, size).copy_(state[name])
+        self.rho, self.index = self.rho[keep], self.index[keep]
+        self.newton, self.cg, self.last_pres = self.newton[keep], self.cg[keep], self.last_pres[keep]
+
+    def _outer_update(self, inner_done: torch.Tensor, pres: torch.Tensor) -> None:
+        """μ ← ρ(W − Π(W)) where the inner problem is solved; raise ρ where the violation stalls."""
+        mu, R = self._buf("mu", "m"), self._buf("R", "m")
+        mu.copy_(torch.where(inner_done.unsqueeze(0), R, mu))
+        stalled = inner_done & (pres > 0.25 * self.last_pres)
+        self.rho = torch.where(stalled, (self.rho * self.settings.rho_growth).clamp_max(self.settings.rho_max),
+                               self.rho)
+        self.last_pres = torch.where(inner_done, pres, self.last_pres)
+
+    def run(self) -> ChunkResult:
+        g_final = 0.1 * self.tol
+        while self.pool.b:
+            gnorm, pres = self._gradient()
+            converged = (pres <= 0.25 * self.tol) & (gnorm <= g_final)
+            done = converged | (self.newton >= self.settings.max_newton)
+            if bool(done.any()):
+                self._finish(done, converged)
+                continue
+            inner_done = gnorm <= torch.clamp(0.1 * pres, min=g_final)
+            if bool(inner_done.any()):
+                self._outer_update(inner_done, pres)
+                gnorm, pres = self._gradient()
+            self.newton += 1
+            self._line_search(self._direction())
+        return self.out
