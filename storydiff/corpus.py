@@ -26,8 +26,15 @@ import torch
 
 from . import __version__
 from .conditioning import SceneCondition, condition_from
-from .layout import DEFAULT_MAX_CHARACTERS, StateLayout, n_features
-from .simulator import DEFAULT_CONFIG, PROJECTION_TOL, SimulatorConfig, generate_scene
+from .layout import DEFAULT_MAX_CHARACTERS, n_features
+from .simulator import (
+    DEFAULT_CONFIG,
+    PROJECTION_TOL,
+    InfeasibleScene,
+    SimulatorConfig,
+    generate_scene,
+    layout_for,
+)
 from .train import Shard, load_shard, save_shard
 from .vocab import OCC_EMOTIONS, PAD, STANCE
 
@@ -75,10 +82,14 @@ def write_shard(path: Path, seed: int, start: int, count: int, config: Simulator
     conditions = []
     with _one_thread():
         for k in range(count):
-            cast, situation, scene = generate_scene(scene_rng(seed, start + k), config)
+            try:
+                cast, situation, scene = generate_scene(scene_rng(seed, start + k), config)
+            except InfeasibleScene as e:
+                raise InfeasibleScene(f"scene {start + k} of seed {seed} (regenerate it with "
+                                      f"generate_scene(scene_rng({seed}, {start + k}))): {e}") from e
             C, T = scene.shape[:2]
             x[k, :C, :T] = scene
-            mask[k, :C, :T] = StateLayout(situation.cast, situation.beats).mask()
+            mask[k, :C, :T] = layout_for(situation).mask()
             conditions.append(condition_from(cast, situation))
     partial = path.with_name(path.name + ".partial")
     save_shard(partial, x, mask, SceneCondition.stack(conditions, slots, beats))

@@ -109,21 +109,20 @@ class Engine:
             generator.set_state(resume.rng_state)
             x, start, carry = resume.x_t.clone(), resume.index + 1, dict(resume.carry)
         mask = run.layout.mask().to(self.device, x.dtype)
-        known = self._known(run, edits or {}, resume)
-        if resume is not None and known:
-            x = _apply(x, known, run.layout, shift_from=resume.projected)
+        edits = {name: float(value) for name, value in (edits or {}).items()}
+        if resume is not None and edits:
+            x = _apply(x, edits, run.layout, shift_from=resume.projected)
+        known = self._known(run, edits)
         project = _projector(run, carry.get("projection")) if run.project else None
         denoise = self._denoiser(run, mask, known)
         sampler = SAMPLERS[run.sampler]
         yield from sampler(denoise, x * mask, run.sigmas, project, generator, start=start, carry=carry)
 
-    def _known(self, run: Run, edits: dict[str, float], resume: Optional[Step]) -> dict[str, float]:
-        """Values held fixed by inpainting: equality pins and the writer's edits."""
-        known = {p.var: p.equal for p in run.situation.pins if p.equal is not None}
-        for name, value in edits.items():
+    def _known(self, run: Run, edits: dict[str, float]) -> dict[str, float]:
+        """Values held fixed by inpainting: equality pins and the writer's edits (names checked)."""
+        for name in edits:
             run.layout.index(name)
-            known[name] = float(value)
-        return known
+        return {**{p.var: p.equal for p in run.situation.pins if p.equal is not None}, **edits}
 
     def _denoiser(self, run: Run, mask: torch.Tensor, known: dict[str, float]):
         """D(x, σ) with classifier-free guidance and inpainting of known values into x0_hat."""
@@ -219,6 +218,6 @@ def _projector(run: Run, warm: object):
         flat = layout.flatten(x0).to(torch.float64)
         y, info = project(flat, polytope, warm_start=state["warm"], tol=tolerance(index, run.steps))
         state["warm"] = info
-        return Projected(layout.unflatten(y.to(x0.dtype), like=x0), info.distance, sorted(info.binding_union()), info)
+        return Projected(layout.unflatten(y.to(x0.dtype), like=x0), info.distance, info.binding, info)
 
     return apply

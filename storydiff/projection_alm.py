@@ -40,6 +40,9 @@ class Settings:
     max_cg: int = 150           # conjugate-gradient steps per Newton step
     forcing: float = 1e-2       # relative CG residual (inexact Newton)
     line_search_steps: int = 8
+    stall: float = 0.25
+    inner: float = 0.1
+    warm_divisor: float = 100.0
 
 
 @dataclass
@@ -72,12 +75,13 @@ class _Pool:
         return flat[: rows * self.b].view(rows, self.b)
 
 
-def _sq(v: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.vector_norm(v, dim=0).square()
-
-
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.vecdot(a, b, dim=0)
+    """Column-wise dot products of `[rows, b]` tensors (faster than `vecdot` along dim 0)."""
+    return (a * b).sum(dim=0)
+
+
+def _sq(v: torch.Tensor) -> torch.Tensor:
+    return _dot(v, v)
 
 
 class AlmChunk:
@@ -122,7 +126,7 @@ class AlmChunk:
         T = self._buf("T", "m")
         torch.sub(R, mu, out=T)
         pres = T.abs_().amax(dim=0) / self.rho if self.m else torch.zeros_like(self.rho)
-        return torch.linalg.vector_norm(G, dim=0), pres
+        return _sq(G).sqrt(), pres
 
     # -- Newton direction ----------------------------------------------------------
     def _hessian_product(self, p: torch.Tensor, D: torch.Tensor, out: torch.Tensor) -> None:
@@ -218,7 +222,7 @@ class AlmChunk:
         """μ ← ρ(W − Π(W)) where the inner problem is solved; raise ρ where the violation stalls."""
         mu, R = self._buf("mu", "m"), self._buf("R", "m")
         mu.copy_(torch.where(inner_done.unsqueeze(0), R, mu))
-        stalled = inner_done & (pres > 0.25 * self.last_pres)
+        stalled = inner_done & (pres > self.settings.stall * self.last_pres)
         self.rho = torch.where(stalled, (self.rho * self.settings.rho_growth).clamp_max(self.settings.rho_max),
                                self.rho)
         self.last_pres = torch.where(inner_done, pres, self.last_pres)
@@ -232,7 +236,7 @@ class AlmChunk:
             if bool(done.any()):
                 self._finish(done, converged)
                 continue
-            inner_done = gnorm <= torch.clamp(0.1 * pres, min=g_final)
+            inner_done = gnorm <= torch.clamp(self.settings.inner * pres, min=g_final)
             if bool(inner_done.any()):
                 self._outer_update(inner_done, pres)
                 gnorm, pres = self._gradient()

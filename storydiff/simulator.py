@@ -12,6 +12,7 @@ Constants marked "ours" are modelling choices, not published numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -59,6 +60,17 @@ EMOTION = {e: k for k, e in enumerate(OCC_EMOTIONS)}
 PAD_MATRIX = np.array([EMOTION_PAD[e] for e in OCC_EMOTIONS])  # [22, 3], ALMA (Gebhard 2005)
 NEGATIVE = PAD_MATRIX[:, 0] < 0  # valence from ALMA's pleasure coordinate
 LIKING, TRUST = STANCE.index("liking"), STANCE.index("trust")
+
+
+def layout_for(situation: Situation) -> StateLayout:
+    """The situation's StateLayout, shared between scenes: simulated casts are named c1, c2, …, so a
+    corpus has only (cast sizes × lengths) distinct layouts, and building one costs as much as simulating."""
+    return _layout(tuple(situation.cast), situation.beats)
+
+
+@lru_cache(maxsize=512)
+def _layout(cast: tuple[str, ...], beats: int) -> StateLayout:
+    return StateLayout(list(cast), beats)
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,7 @@ def _unit(rng: np.random.Generator, lo: float, hi: float) -> float:
 
 
 def random_personality(rng: np.random.Generator) -> Personality:
+    """Big Five with the meta-analytic correlations, so that conditioning sees realistic trait mixes."""
     z = TRAIT_MEAN + TRAIT_SD * _TRAIT_FACTOR @ rng.standard_normal(len(BIG_FIVE))
     return Personality(**dict(zip(BIG_FIVE, np.clip(z, 0.02, 0.98).round(3).tolist(), strict=True)))
 
@@ -214,6 +227,7 @@ def _display_rules(rng: np.random.Generator, templates: tuple[RuleTemplate, ...]
 
 
 def random_culture(rng: np.random.Generator, culture_id: str) -> Culture:
+    """Hofstede scores and the display rules they make likely."""
     hofstede = _hofstede(rng)
     rules = _display_rules(rng, CULTURE_RULES, {d: v / 100 for d, v in hofstede.items()}, [])
     return Culture(id=culture_id, name=f"Culture {culture_id}", hofstede=hofstede, display_rules=rules)
@@ -399,7 +413,7 @@ def random_pins(rng: np.random.Generator, situation: Situation, x: torch.Tensor,
     would pin where the scene should arrive; taken loose around the trajectory so it satisfies them."""
     if rng.random() >= p:
         return []
-    layout = StateLayout(situation.cast, situation.beats)
+    layout = layout_for(situation)
     names = [n for n in layout.names if ".stance." not in n]
     pins = []
     for name in rng.choice(names, size=int(rng.integers(1, 3)), replace=False):
@@ -462,7 +476,7 @@ PROSPECT = {"hope": ("satisfaction", "disappointment"), "fear": ("relief", "fear
 
 
 @dataclass
-class Noise:
+class Draws:
     """Every random draw of one trajectory, made up front so that adding an event changes the
     dynamics but not the noise: same seed, same scene apart from the event's effect."""
 
@@ -475,12 +489,12 @@ class Noise:
     opening: np.ndarray   # [C, E] what each character feels as the scene opens
 
     @staticmethod
-    def draw(rng: np.random.Generator, characters: int, beats: int) -> Noise:
+    def draw(rng: np.random.Generator, characters: int, beats: int) -> Draws:
         C, T = characters, beats
-        return Noise(felt=rng.standard_normal((T, C, E)), floor=rng.standard_normal((T, C, E)),
+        return Draws(felt=rng.standard_normal((T, C, E)), floor=rng.standard_normal((T, C, E)),
                      shown=rng.standard_normal((C, T, E)), mood=rng.standard_normal((T, C, 3)),
                      stance=rng.standard_normal((T, C, C, 3)), scale=rng.uniform(0.5, 1.5, C),
-                     opening=Noise._opening(rng, C))
+                     opening=Draws._opening(rng, C))
 
     @staticmethod
     def _opening(rng: np.random.Generator, characters: int) -> np.ndarray:
@@ -556,12 +570,12 @@ def _written_relations(cast: Cast, ids: list[str]) -> tuple[np.ndarray, np.ndarr
 class Trajectory:
     """One scene's felt, mood and stance, beat by beat; `shown` is derived at the end."""
 
-    def __init__(self, cast: Cast, situation: Situation, noise: Noise):
-        self.cast, self.situation, self.noise = cast, situation, noise
+    def __init__(self, cast: Cast, situation: Situation, draws: Draws):
+        self.cast, self.situation, self.draws = cast, situation, draws
         self.ids = list(situation.cast)
         self.characters = [cast[c] for c in self.ids]
         C, T = len(self.ids), situation.beats
-        self.person = Person.of(self.characters, noise.scale)
+        self.person = Person.of(self.characters, draws.scale)
         self.relation, written = _written_relations(cast, self.ids)
         self.band_lo = np.where(written[..., None], self.relation - STANCE_BAND, -1.0).clip(-1, 1)
         self.band_hi = np.where(written[..., None], self.relation + STANCE_BAND, 1.0).clip(-1, 1)
@@ -592,19 +606,19 @@ class Trajectory:
             self.anchor[i, a, TRUST] += (TRUST_LOSS if praise < 0 else TRUST_GAIN) * praise
         self.anchor = self.anchor.clip(self.band_lo, self.band_hi)
         if b == 0:
-            s = self.relation + STANCE_START_SD * self.noise.stance[0]
+            s = self.relation + STANCE_START_SD * self.draws.stance[0]
         else:
             prev = self.stance[b - 1]
-            s = self.anchor + STANCE_INERTIA * (prev - self.anchor) + STANCE_NOISE * self.noise.stance[b]
+            s = self.anchor + STANCE_INERTIA * (prev - self.anchor) + STANCE_NOISE * self.draws.stance[b]
             s = s.clip(prev - STANCE_STEP, prev + STANCE_STEP)
         self.stance[b] = s.clip(self.band_lo, self.band_hi)
 
     # felt ----------------------------------------------------------------------------------------------
     def _felt(self, b: int) -> None:
         p = self.person
-        prev = self.felt[b - 1] if b else self.noise.opening.clip(p.lower, p.upper)
-        decayed = (prev * p.decay * (1.0 + p.noise[:, None] * self.noise.felt[b])
-                   + FELT_FLOOR_NOISE * self.noise.floor[b]).clip(0, 1)
+        prev = self.felt[b - 1] if b else self.draws.opening.clip(p.lower, p.upper)
+        decayed = (prev * p.decay * (1.0 + p.noise[:, None] * self.draws.felt[b])
+                   + FELT_FLOOR_NOISE * self.draws.floor[b]).clip(0, 1)
         target = np.zeros_like(decayed)
         liking = self.stance[b - 1, ..., LIKING] if b else self.relation[..., LIKING]
         for event, ap in self.appraisals[b]:
@@ -655,7 +669,7 @@ class Trajectory:
         strength = np.where(total > ACTIVE, np.minimum(total, 1.0), 0.0)
         k = p.pull[:, None]
         alma = prev + k * strength * (centre - prev) + MOOD_RETURN * (p.baseline - prev) \
-            + MOOD_NOISE * self.noise.mood[b]
+            + MOOD_NOISE * self.draws.mood[b]
         linear = (1 - k) * prev + k * (felt @ PAD_MATRIX) / p.scale[:, None]
         band = p.band[:, None]
         self.mood[b] = alma.clip(linear - band, linear + band).clip(-1, 1)
@@ -665,8 +679,8 @@ class Trajectory:
         """[C, T, E]: felt plus a little noise, then each display rule the scene's audiences call for
         (Ekman & Friesen 1969), lowering rules first so a mask's shown emotion is not undone."""
         felt = self.felt.transpose(1, 0, 2)
-        shown = (felt + SHOWN_NOISE * self.noise.shown).clip(0, 1)
-        context = SceneContext(self.cast, self.situation, StateLayout(self.ids, self.situation.beats))
+        shown = (felt + SHOWN_NOISE * self.draws.shown).clip(0, 1)
+        context = SceneContext(self.cast, self.situation, layout_for(self.situation))
         for c, cid in enumerate(self.ids):
             audiences = audiences_for(cid, self.situation, self.cast)
             rules = [r for _, r in rules_for(context, cid) if r.audience in audiences]
@@ -716,29 +730,41 @@ def _display(shown: np.ndarray, felt: np.ndarray, rule: DisplayRule) -> None:
 def simulate(cast: Cast, situation: Situation, rng: np.random.Generator,
              features: int = n_features()) -> torch.Tensor:
     """The literature's trajectory for a cast in a situation, `[C, T, features]` float64, unprojected."""
-    trajectory = Trajectory(cast, situation, Noise.draw(rng, len(situation.cast), situation.beats))
+    trajectory = Trajectory(cast, situation, Draws.draw(rng, len(situation.cast), situation.beats))
     trajectory.run()
     return trajectory.tensor(features)
 
 
-# Projection tolerance: a tenth of DESIGN §4's 1e-6, so that storing the scene as float32 (rounding
-# of ~6e-8 per value) still leaves it within 1e-6 of its polytope.
-PROJECTION_TOL = 1e-7
+# DESIGN §4's tolerance. Scenes are stored as float32: `project` aims at tol/4 in float64 so that the
+# rounding keeps every row within tol, and an unprojected trajectory is accepted on the same margin.
+PROJECTION_TOL = 1e-6
+
+
+class InfeasibleScene(ValueError):
+    """A simulated scene that cannot be brought into its constraint set: the generator drew rules that
+    contradict each other, which it is built never to do, so this is a bug to report, not to skip."""
 
 
 def feasible(cast: Cast, situation: Situation, x: torch.Tensor) -> torch.Tensor:
-    """`x` moved onto the constraint set its cast and situation compile to, if it is not already in it.
+    """`x` (float32) moved onto the constraint set its cast and situation compile to, if not already in it.
 
     Training data must be feasible: the sampler projects onto this set, so a prior that learnt
     infeasible scenes would fight the projection at every step.
     """
-    layout = StateLayout(situation.cast, situation.beats)
+    layout = layout_for(situation)
     polytope = compile_constraints(cast, situation, layout=layout)
-    y = layout.flatten(x.unsqueeze(0))
-    if float(polytope.violation(y)) <= PROJECTION_TOL:
-        return x
-    y, _ = project(y, polytope, tol=PROJECTION_TOL)
-    return layout.unflatten(y.to(x.dtype), like=x.unsqueeze(0))[0]
+    y = layout.flatten(x.double().unsqueeze(0))
+    if float(polytope.violation(y)) > PROJECTION_TOL / 4:
+        try:
+            y, _ = project(y, polytope, tol=PROJECTION_TOL)
+        except ValueError as e:
+            raise InfeasibleScene(f"situation '{situation.id}': {e}") from e
+    y = y.float()
+    violation = float(polytope.violation(y))
+    if violation > PROJECTION_TOL:
+        raise InfeasibleScene(f"situation '{situation.id}': its constraint set looks empty (after projection "
+                              f"a row is still off by {violation:.2g})")
+    return layout.unflatten(y, like=x.float().unsqueeze(0))[0]
 
 
 def generate_scene(rng: np.random.Generator,
@@ -750,4 +776,4 @@ def generate_scene(rng: np.random.Generator,
     pins = random_pins(rng, situation, x, config.pin_p)
     if pins:
         situation = situation.model_copy(update={"pins": pins})
-    return cast, situation, feasible(cast, situation, x).float()
+    return cast, situation, feasible(cast, situation, x)

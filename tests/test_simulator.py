@@ -23,8 +23,25 @@ from storydiff.corpus import (
     write_corpus,
 )
 from storydiff.layout import FELT, SHOWN, STANCE_START, StateLayout
-from storydiff.models import Appraisal, Cast, Character, DisplayRule, Event, Personality, Relation, Situation
-from storydiff.simulator import feasible, generate_scene, random_cast, random_situation, simulate
+from storydiff.models import (
+    Appraisal,
+    Cast,
+    Character,
+    DisplayRule,
+    Event,
+    Personality,
+    Pin,
+    Relation,
+    Situation,
+)
+from storydiff.simulator import (
+    InfeasibleScene,
+    feasible,
+    generate_scene,
+    random_cast,
+    random_situation,
+    simulate,
+)
 from storydiff.vocab import OCC_EMOTIONS, STANCE
 
 
@@ -137,6 +154,14 @@ def test_feasible_projects_an_infeasible_state() -> None:
     assert float(polytope.violation(layout.flatten(off.unsqueeze(0)))) > 1e-3
     y = feasible(cast, situation, off)
     assert float(polytope.violation(layout.flatten(y.unsqueeze(0)))) <= 1e-6
+
+
+def test_contradictory_rules_are_reported_not_written() -> None:
+    cast = Cast(characters={"a": Character(id="a", name="A")})
+    situation = Situation(id="knot", cast=["a"], beats=2, pins=[
+        Pin(var="a.felt.joy@1", min=0.9), Pin(var="a.felt.joy@1", max=0.1)])
+    with pytest.raises(InfeasibleScene, match="knot"):
+        feasible(cast, situation, simulate(cast, situation, np.random.default_rng(0)))
 
 
 def shard_bytes(folder: Path) -> dict[str, bytes]:
