@@ -112,12 +112,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train (or fine-tune with --from, or continue with --resume) the denoiser on corpus shards."""
     from pathlib import Path
 
+    from .denoiser import DenoiserConfig
     from .engine import pick_device
     from .train import TrainOptions, describe, make_trainer
 
     opts = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                         log_every=args.log_every)
-    trainer = make_trainer(args.data, opts, pick_device(args.device), init=args.init, resume=args.resume)
+    config = DenoiserConfig(width=args.width, depth=args.depth)
+    trainer = make_trainer(args.data, opts, pick_device(args.device), config=config, init=args.init, resume=args.resume)
     print(describe(trainer), file=sys.stderr)
     trainer.run(Path(args.out), progress=lambda step, loss: _progress(step, opts.steps, loss))
     print(file=sys.stderr)
@@ -212,6 +214,8 @@ COMMANDS: dict[str, Command] = {
         _arg("--steps", type=int, default=2000),
         _arg("--batch-size", type=int, default=64),
         _arg("--lr", type=float, default=3e-4),
+        _arg("--width", type=int, default=128, help="transformer width (new runs only)"),
+        _arg("--depth", type=int, default=4, help="transformer blocks (new runs only)"),
         _arg("--log-every", type=int, default=100),
         _arg("--from", dest="init", default=None, help="start from this checkpoint (fine-tune)"),
         _arg("--resume", default=None, help="continue this run exactly (reads its .train.pt)"),

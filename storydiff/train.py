@@ -131,7 +131,7 @@ class Trainer:
 
     def save(self, out: Path) -> Path:
         """Checkpoint (weights + config) and, beside it, the optimiser/RNG state for exact resume."""
-        path = save_checkpoint(self.model, out, extra={"trained": {"steps": self.step, **vars(self.opts)}})
+        path = save_checkpoint(self.model, out, extra={"trained": {**vars(self.opts), "completed_steps": self.step}})
         torch.save(self.state(), path.with_suffix(".train.pt"))
         return path
 

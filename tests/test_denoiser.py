@@ -90,3 +90,40 @@ def test_training_resumes_exactly(tmp_path):
     second.run(out=None)
     for a, b in zip(straight.model.state_dict().values(), second.model.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_bundled_checkpoint_loads_and_denoises_scene_shaped_tensors():
+    from storydiff.checkpoint import default_checkpoint, load_checkpoint
+
+    model, meta = load_checkpoint(default_checkpoint())
+    assert default_checkpoint().stat().st_size <= 10 * 1024 * 1024
+    assert meta["config"]["parameterisation"] == "x" and len(meta["hash"]) == 16
+    x = torch.randn(2, C, T, 47 + 3 * model.config.max_characters)
+    cond = tiny_condition(2)
+    with torch.no_grad():
+        out = model(x, torch.tensor([1.0, 0.1]), cond)
+    assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+def test_corrupt_or_mismatched_checkpoints_give_one_clear_error(tmp_path):
+    import shutil
+
+    import pytest
+
+    from storydiff.checkpoint import config_path, default_checkpoint, load_checkpoint
+    from storydiff.errors import StorydiffError
+
+    bad = tmp_path / "bad.safetensors"
+    shutil.copy(config_path(default_checkpoint()), config_path(bad))
+    bad.write_bytes(default_checkpoint().read_bytes()[:1000])
+    with pytest.raises(StorydiffError, match="corrupt checkpoint"):
+        load_checkpoint(bad)
+    other = tmp_path / "other.safetensors"
+    from storydiff.checkpoint import save_checkpoint
+
+    save_checkpoint(Denoiser(DenoiserConfig(width=32, depth=1, heads=2)), other)
+    shutil.copy(config_path(default_checkpoint()), config_path(other))
+    with pytest.raises(StorydiffError, match="do not match its config"):
+        load_checkpoint(other)
+    with pytest.raises(StorydiffError, match="not found"):
+        load_checkpoint(tmp_path / "missing.safetensors")
