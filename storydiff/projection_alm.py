@@ -33,7 +33,7 @@ from .projection_rows import ScaledRows
 class Settings:
     """Solver constants; the defaults were tuned on compiled and synthetic scene polytopes."""
 
-    rho_start: float = 10.0     # penalty for a cold start, per unit-norm row
+    rho_start: float = 30.0     # penalty for a cold start, per unit-norm row
     rho_growth: float = 10.0    # factor applied when the violation falls too slowly
     rho_max: float = 1e6
     max_newton: int = 300       # Newton steps per sample before giving up
@@ -41,8 +41,11 @@ class Settings:
     forcing: float = 1e-2       # relative CG residual (inexact Newton)
     line_search_steps: int = 8
     stall: float = 0.25
-    inner: float = 0.1
+    inner: float = 1.0
     warm_divisor: float = 100.0
+    polish_below: float = 1e-2   # polish once the violation is this small
+    polish_rounds: int = 3
+    polish_cg: int = 30         # CG steps per polish round before S is judged inconsistent
 
 
 @dataclass
@@ -200,6 +203,78 @@ class AlmChunk:
             t = torch.where(done, t, torch.where(inside, newton, fallback))
         y.addcmul_(step, t.unsqueeze(0))
 
+    # -- polish --------------------------------------------------------------------
+    def _dual_cg(self, S: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Solve (Aₛ Aₛᵀ) Δ = e on the rows in S (float32 mask) by conjugate gradients.
+
+        Returns Δ and which samples reached the forcing tolerance within `polish_cg`
+        steps; the others have a singular, inconsistent S (not yet the binding set).
+        """
+        r, p = self._buf("dr", "m", torch.float32), self._buf("dp", "m", torch.float32)
+        q, delta = self._buf("dq", "m", torch.float32), self._buf("dd", "m", torch.float32)
+        tn = self._buf("p32", "n", torch.float32)
+        r.copy_(e)
+        delta.zero_()
+        p.copy_(r)
+        rz = _sq(r)
+        target = rz * self.settings.forcing ** 2
+        active = rz > 0
+        for _ in range(self.settings.polish_cg):
+            if not bool(active.any()):
+                break
+            self.cg += active
+            torch.addmm(tn, self.rows.AT32, p, beta=0, out=tn)
+            torch.addmm(q, self.rows.A32, tn, beta=0, out=q)
+            q.mul_(S)
+            alpha = torch.where(active, rz / _dot(p, q).clamp_min(1e-30), 0.0).unsqueeze(0)
+            delta.addcmul_(p, alpha)
+            r.addcmul_(q, alpha, value=-1.0)
+            rz_next = _sq(r)
+            active &= rz_next > target
+            p.mul_((rz_next / rz.clamp_min(1e-30)).unsqueeze(0)).add_(r)
+            rz = rz_next
+        return delta, ~active
+
+    def _polish(self, cols: torch.Tensor) -> None:
+        """Jump to the projection onto the rows that bind now, for the samples in `cols`.
+
+        With S the rows outside their bounds and b the bound each presses against, the
+        nearest point with Aₛ y = b is y = x − Aₛᵀ ν, Aₛ Aₛᵀ ν = Aₛ x − b (the active-set
+        step of OSQP's polish, Stellato et al. 2020 §5.2), solved from ν = current
+        multipliers by float32 CG with float64 refinement. It is kept only where it
+        reduces the residual; if S is right it is the answer, and if not the multiplier
+        loop continues from whichever point is better.
+        """
+        x, y, mu = self._buf("x", "n"), self._buf("y", "n"), self._buf("mu", "m")
+        W, R = self._buf("W", "m"), self._buf("R", "m")
+        S = self._buf("dS", "m", torch.float32)
+        S.copy_(R).sign_().abs_().mul_(cols.to(torch.float32).unsqueeze(0))
+        b = self._buf("E", "m")
+        torch.div(R, self.rho.unsqueeze(0), out=b)
+        torch.sub(W, b, out=b)
+        nu, yp, e = self._buf("nu", "m"), self._buf("yp", "n"), self._buf("T", "m")
+        torch.mul(R, S, out=nu)
+        trying = cols.clone()
+        for k in range(self.settings.polish_rounds + 1):
+            torch.addmm(x, self.rows.AT64, nu, alpha=-1.0, out=yp)
+            torch.addmm(e, self.rows.A64, yp, beta=0, out=e)
+            e.sub_(b).mul_(S)
+            err = e.abs().amax(dim=0)
+            if k == 0:
+                first = err
+            else:
+                trying &= err < 0.5 * last
+            last = err
+            if k == self.settings.polish_rounds or not bool((trying & (err > 1e-12)).any()):
+                break
+            delta, solved = self._dual_cg(S, e)
+            trying &= solved
+            S.mul_(trying.to(torch.float32).unsqueeze(0))
+            nu.add_(delta)
+        better = trying & (err < 0.5 * first)
+        y.copy_(torch.where(better.unsqueeze(0), yp, y))
+        mu.copy_(torch.where(better.unsqueeze(0), nu, mu))
+
     # -- bookkeeping ---------------------------------------------------------------
     def _finish(self, done: torch.Tensor, converged: torch.Tensor) -> None:
         """Write finished samples out and drop them from the live batch."""
@@ -226,6 +301,9 @@ class AlmChunk:
         self.rho = torch.where(stalled, (self.rho * self.settings.rho_growth).clamp_max(self.settings.rho_max),
                                self.rho)
         self.last_pres = torch.where(inner_done, pres, self.last_pres)
+        polish = inner_done & (pres <= self.settings.polish_below)
+        if bool(polish.any()):
+            self._polish(polish)
 
     def run(self) -> ChunkResult:
         g_final = 0.1 * self.tol

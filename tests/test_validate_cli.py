@@ -136,7 +136,7 @@ def test_feasibility_hook_is_skipped_when_absent(monkeypatch):
 def test_demo_prints_a_beat_sheet_of_the_bundled_situation(capsys):
     assert main(["demo", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "Storm at the bar" in out and "MARA" in out and "ILAN" in out
+    assert "STORM AT THE BAR" in out and "MARA" in out and "ILAN" in out
     assert "seed 0" in out and "Beat 8" in out
 
 
