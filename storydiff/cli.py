@@ -44,7 +44,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def _load_target(path: str, characters: Optional[str]):
+def _load_target(path: str, characters: str | None):
     """A situation or a story file with its cast, found as DESIGN §3 says."""
     from pathlib import Path
 
@@ -73,8 +73,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     target, cast = _load_target(args.path, args.characters)
     engine = _engine(args)
-    options = dict(seed=args.seed, steps=args.steps, sampler=args.sampler, guidance=args.guidance,
-                   project=not args.no_project)
+    options = {"seed": args.seed, "steps": args.steps, "sampler": args.sampler, "guidance": args.guidance,
+               "project": not args.no_project}
     if isinstance(target, Story):
         scenes = [s for k in range(args.n) for s in engine.sample_story(target, cast, **{**options, "seed": args.seed + 1000 * k})]
     else:

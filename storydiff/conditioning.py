@@ -6,8 +6,8 @@ condition, the same dropout classifier-free guidance trains with (DESIGN §5).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Callable, Optional
 
 import torch
 
@@ -37,17 +37,17 @@ class SceneCondition:
     characters: torch.Tensor      # [C] 1 for a real character, 0 for padding
     beats: torch.Tensor           # [T] 1 for a real beat, 0 for padding
 
-    def to(self, device: torch.device | str) -> "SceneCondition":
+    def to(self, device: torch.device | str) -> SceneCondition:
         return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
-    def null(self) -> "SceneCondition":
+    def null(self) -> SceneCondition:
         """The unconditional version: traits, culture, description, relations and events dropped."""
         zero = {n: torch.zeros_like(getattr(self, n)) for n in
                 ("trait_mask", "culture_mask", "description_mask", "event_mask")}
         return replace(self, **zero, relations=torch.zeros_like(self.relations), publicness=torch.zeros_like(self.publicness))
 
     @staticmethod
-    def stack(items: list["SceneCondition"], characters: int, beats: int) -> "SceneCondition":
+    def stack(items: list[SceneCondition], characters: int, beats: int) -> SceneCondition:
         """Batch conditions of different cast sizes and lengths, padding to `characters` × `beats`."""
         out = {}
         for f in fields(SceneCondition):
@@ -70,7 +70,7 @@ def _pad(t: torch.Tensor, name: str, characters: int, beats: int) -> torch.Tenso
     return out
 
 
-def condition_from(cast: Cast, situation: Situation, embed: Optional[Embedder] = None) -> SceneCondition:
+def condition_from(cast: Cast, situation: Situation, embed: Embedder | None = None) -> SceneCondition:
     """Conditioning tensors for a situation's cast, in the situation's cast order."""
     ids = situation.cast
     C, T = len(ids), situation.beats

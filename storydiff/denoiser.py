@@ -129,7 +129,7 @@ class SceneTransformer(nn.Module):
 
     def _condition(self, cond: SceneCondition, c_noise: torch.Tensor, shape: tuple[int, int, int, int]) -> torch.Tensor:
         """One conditioning vector per token: noise level + who the character is + what happens to them."""
-        b, c, t, w = shape
+        _, c, t, w = shape
         noise = self.noise_mlp(fourier_noise_embedding(c_noise, w))[:, None, None]
         traits = torch.cat([cond.traits * cond.trait_mask[..., None], cond.culture * cond.culture_mask[..., None],
                             cond.description * cond.description_mask[..., None]], dim=-1)

@@ -1,9 +1,9 @@
 """The facade users call: load a checkpoint, then sample or step through scenes (DESIGN §6, §8)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
 
 import torch
 
@@ -22,7 +22,7 @@ DEFAULT_SAMPLER = "heun"
 DEFAULT_STEPS = 12
 
 
-def pick_device(device: Optional[str | torch.device] = None) -> torch.device:
+def pick_device(device: str | torch.device | None = None) -> torch.device:
     """`cuda` when available, else `cpu`, unless the caller names one."""
     if device is not None:
         dev = torch.device(device)
@@ -59,13 +59,13 @@ class Engine:
         self.device = device
 
     @classmethod
-    def load(cls, path: str | Path, device: Optional[str | torch.device] = None) -> "Engine":
+    def load(cls, path: str | Path, device: str | torch.device | None = None) -> Engine:
         dev = pick_device(device)
         model, meta = load_checkpoint(path, dev)
         return cls(model, meta, dev)
 
     @classmethod
-    def default(cls, device: Optional[str | torch.device] = None) -> "Engine":
+    def default(cls, device: str | torch.device | None = None) -> Engine:
         """The bundled checkpoint, on CUDA when available."""
         return cls.load(default_checkpoint(), device)
 
@@ -73,10 +73,10 @@ class Engine:
     def checkpoint(self) -> str:
         return self.meta.get("hash", "unknown")
 
-    def prepare(self, situation: Situation, *, cast: Optional[Cast] = None, n: int = 1, seed: int = 0,
+    def prepare(self, situation: Situation, *, cast: Cast | None = None, n: int = 1, seed: int = 0,
                 steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, guidance: float = 1.0,
                 project: bool = True, pins: tuple[Pin, ...] | list[Pin] = (),
-                previous: Optional[dict[str, float]] = None) -> Run:
+                previous: dict[str, float] | None = None) -> Run:
         """Compile the constraint set and the conditioning; refuse an infeasible scene before sampling."""
         from .constraints import compile_constraints
 
@@ -96,8 +96,8 @@ class Engine:
         return Run(situation, cast, layout, polytope, condition, sigmas_for(sampler, steps, cfg.sigma_min, cfg.sigma_max),
                    sampler, steps, seed, guidance, project, n)
 
-    def denoise(self, situation: Situation | Run, *, resume: Optional[Step] = None,
-                edits: Optional[dict[str, float]] = None, **options) -> Iterator[Step]:
+    def denoise(self, situation: Situation | Run, *, resume: Step | None = None,
+                edits: dict[str, float] | None = None, **options) -> Iterator[Step]:
         """Yield a Step after every sampler update; `resume=step` continues from any step exactly."""
         run = situation if isinstance(situation, Run) else self.prepare(situation, **options)
         generator = torch.Generator().manual_seed(run.seed)
@@ -157,7 +157,7 @@ class Engine:
             out.append(Scene.from_tensor(step.projected[k], run.cast, run.situation, prov, step.binding))
         return out
 
-    def sample_story(self, story: Story, cast: Optional[Cast] = None, seed: int = 0, **options) -> list[Scene]:
+    def sample_story(self, story: Story, cast: Cast | None = None, seed: int = 0, **options) -> list[Scene]:
         """Scene after scene; each starts where the previous one's mood and stance ended (DESIGN §3)."""
         scenes: list[Scene] = []
         for k, (part, situation) in enumerate(zip(story.scenes, story.situations)):
@@ -177,14 +177,14 @@ def carry_over(scene: Scene, carry: list[str]) -> dict[str, float]:
     return out
 
 
-def _cast_of(situation: Situation, cast: Optional[Cast]) -> Cast:
+def _cast_of(situation: Situation, cast: Cast | None) -> Cast:
     cast = cast or situation.library
     if cast is None:
         raise StorydiffError(f"situation {situation.id!r} has no cast loaded; load it with storydiff.load_situation(path, cast)")
     return cast
 
 
-def _check_feasible(cast: Cast, situation: Situation, previous: Optional[dict[str, float]]) -> None:
+def _check_feasible(cast: Cast, situation: Situation, previous: dict[str, float] | None) -> None:
     from .feasibility import explain_infeasible
 
     problems = explain_infeasible(cast, situation, previous=previous)
@@ -193,7 +193,7 @@ def _check_feasible(cast: Cast, situation: Situation, previous: Optional[dict[st
 
 
 def _apply(x: torch.Tensor, known: dict[str, float], layout: StateLayout,
-           shift_from: Optional[torch.Tensor] = None) -> torch.Tensor:
+           shift_from: torch.Tensor | None = None) -> torch.Tensor:
     """Write known values into a state; with `shift_from`, move x by the edit's offset from that estimate."""
     if not known:
         return x

@@ -6,7 +6,7 @@ at the exact place to fix. `source` is excluded from dumps and round trips.
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,7 +35,7 @@ class Source(BaseModel):
 
 class Located(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    source: Optional[Source] = Field(default=None, exclude=True, repr=False)
+    source: Source | None = Field(default=None, exclude=True, repr=False)
 
 
 class Personality(Located):
@@ -83,7 +83,7 @@ class Volatility(Located):
     """Largest change of a felt emotion between consecutive beats (all emotions when `emotion` is None)."""
 
     max_step: Unit
-    emotion: Optional[str] = None
+    emotion: str | None = None
 
 
 DisplayKind = Literal["max", "de-intensify", "intensify", "neutralise", "mask", "simulate"]
@@ -100,8 +100,8 @@ class DisplayRule(Located):
     emotion: str
     audience: Audience
     kind: DisplayKind
-    value: Optional[float] = None
-    show: Optional[str] = None
+    value: float | None = None
+    show: str | None = None
 
 
 class Relation(Located):
@@ -127,17 +127,17 @@ class Character(Located):
     id: str
     name: str
     description: str = ""
-    culture: Optional[str] = None
+    culture: str | None = None
     personality: Personality = Field(default_factory=Personality)
-    mood: Optional[Mood] = None
-    mood_dynamics: Optional[MoodDynamics] = None
+    mood: Mood | None = None
+    mood_dynamics: MoodDynamics | None = None
     ranges: list[EmotionRange] = Field(default_factory=list)
     volatility: list[Volatility] = Field(default_factory=list)
     display_rules: list[DisplayRule] = Field(default_factory=list)
     relations: list[Relation] = Field(default_factory=list)
     behaviours: list[Behaviour] = Field(default_factory=list)
 
-    def relation_to(self, other: str) -> Optional[Relation]:
+    def relation_to(self, other: str) -> Relation | None:
         return next((r for r in self.relations if r.to == other), None)
 
 
@@ -156,8 +156,8 @@ class Appraisal(Located):
 
     character: str
     desirability: Signed = 0.0
-    praiseworthiness: Optional[Signed] = None
-    appealingness: Optional[Signed] = None
+    praiseworthiness: Signed | None = None
+    appealingness: Signed | None = None
     likelihood: Unit = 1.0
 
 
@@ -167,8 +167,8 @@ class Event(Located):
     id: str
     beat: int
     text: str = ""
-    agent: Optional[str] = None
-    target: Optional[str] = None
+    agent: str | None = None
+    target: str | None = None
     status: Literal["actual", "prospective"] = "actual"
     appraisals: list[Appraisal] = Field(default_factory=list)
 
@@ -177,9 +177,9 @@ class Pin(Located):
     """An author's keyframe on one variable, e.g. `mara.felt.anger@8` ≥ 0.8."""
 
     var: str
-    min: Optional[float] = None
-    max: Optional[float] = None
-    equal: Optional[float] = None
+    min: float | None = None
+    max: float | None = None
+    equal: float | None = None
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -197,9 +197,9 @@ class Situation(Located):
     beats: int
     events: list[Event] = Field(default_factory=list)
     pins: list[Pin] = Field(default_factory=list)
-    path: Optional[str] = Field(default=None, exclude=True, repr=False)
+    path: str | None = Field(default=None, exclude=True, repr=False)
     cast_sources: list[Source] = Field(default_factory=list, exclude=True, repr=False)  # one per `cast` entry
-    library: Optional["Cast"] = Field(default=None, exclude=True, repr=False)  # the cast it was loaded with
+    library: Cast | None = Field(default=None, exclude=True, repr=False)  # the cast it was loaded with
 
 
 class StoryScene(Located):
@@ -221,7 +221,7 @@ class Cast(BaseModel):
 
     characters: dict[str, Character] = Field(default_factory=dict)
     cultures: dict[str, Culture] = Field(default_factory=dict)
-    root: Optional[str] = None
+    root: str | None = None
 
     def __getitem__(self, character_id: str) -> Character:
         return self.characters[character_id]
@@ -235,7 +235,7 @@ class Cast(BaseModel):
     def ids(self) -> list[str]:
         return list(self.characters)
 
-    def culture_of(self, character_id: str) -> Optional[Culture]:
+    def culture_of(self, character_id: str) -> Culture | None:
         culture = self.characters[character_id].culture
         return self.cultures.get(culture) if culture else None
 

@@ -47,7 +47,7 @@ class Polytope:
         return sq.sqrt().clamp_min(1e-12)
 
     @staticmethod
-    def block_diag(polytopes: list["Polytope"], prefixes: list[str] | None = None) -> "Polytope":
+    def block_diag(polytopes: list[Polytope], prefixes: list[str] | None = None) -> Polytope:
         """Stack independent scenes so one call projects them all; names get `sceneK/` prefixes."""
         prefixes = prefixes or [f"scene{k}/" for k in range(len(polytopes))]
         coo = [p.A.to_sparse_coo().coalesce() for p in polytopes]

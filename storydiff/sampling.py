@@ -9,8 +9,9 @@ al. 2024): the trajectory ends on the constraint set. `project=None` turns it of
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 import torch
 
@@ -77,7 +78,7 @@ def _bisect(f: Callable[[float], float], lo: float, hi: float) -> float:
     return (lo + hi) / 2
 
 
-def _estimate(denoise: Denoise, project: Optional[Project], x: torch.Tensor, sigma: float, index: int,
+def _estimate(denoise: Denoise, project: Project | None, x: torch.Tensor, sigma: float, index: int,
               last: bool) -> tuple[torch.Tensor, Projected]:
     x0 = denoise(x, sigma)
     if project is None:
@@ -91,8 +92,8 @@ def _step(index: int, sigmas: list[float], x: torch.Tensor, x0: torch.Tensor, p:
                 generator.get_state(), {"projection": p.state, **carry})
 
 
-def sample_euler(denoise: Denoise, x: torch.Tensor, sigmas: list[float], project: Optional[Project],
-                 generator: torch.Generator, start: int = 0, carry: Optional[dict] = None) -> Iterator[Step]:
+def sample_euler(denoise: Denoise, x: torch.Tensor, sigmas: list[float], project: Project | None,
+                 generator: torch.Generator, start: int = 0, carry: dict | None = None) -> Iterator[Step]:
     """Euler on the probability-flow ODE dx/dσ = (x − D(x))/σ (EDM Algorithm 1 without the correction)."""
     for i in range(start, len(sigmas) - 1):
         s, s_next = sigmas[i], sigmas[i + 1]
@@ -101,8 +102,8 @@ def sample_euler(denoise: Denoise, x: torch.Tensor, sigmas: list[float], project
         yield _step(i, sigmas, x, x0, p, generator)
 
 
-def sample_heun(denoise: Denoise, x: torch.Tensor, sigmas: list[float], project: Optional[Project],
-                generator: torch.Generator, start: int = 0, carry: Optional[dict] = None) -> Iterator[Step]:
+def sample_heun(denoise: Denoise, x: torch.Tensor, sigmas: list[float], project: Project | None,
+                generator: torch.Generator, start: int = 0, carry: dict | None = None) -> Iterator[Step]:
     """EDM's deterministic Heun sampler (Algorithm 1): Euler, then the trapezoidal correction unless σ_next = 0."""
     for i in range(start, len(sigmas) - 1):
         s, s_next = sigmas[i], sigmas[i + 1]
@@ -117,8 +118,8 @@ def sample_heun(denoise: Denoise, x: torch.Tensor, sigmas: list[float], project:
         x = x_next
 
 
-def sample_pyuan(denoise: Denoise, x: torch.Tensor, sigmas: list[float], project: Optional[Project],
-                 generator: torch.Generator, start: int = 0, carry: Optional[dict] = None,
+def sample_pyuan(denoise: Denoise, x: torch.Tensor, sigmas: list[float], project: Project | None,
+                 generator: torch.Generator, start: int = 0, carry: dict | None = None,
                  gamma: float = 2.0) -> Iterator[Step]:
     """Permenter & Yuan (ICML 2024) gradient-estimation sampler: ε̄ = γ·ε_t + (1−γ)·ε_{t+1}, γ = 2."""
     eps_prev = (carry or {}).get("eps")

@@ -6,8 +6,6 @@ be checked against its constraint set or fed back into the sampler.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from pydantic import BaseModel, Field
 
@@ -48,8 +46,8 @@ class CharacterBeat(BaseModel):
     shown: dict[str, float]
     mood: dict[str, float]
     stance: dict[str, dict[str, float]] = Field(default_factory=dict)
-    behaviour: Optional[str] = None
-    behaviour_text: Optional[str] = None
+    behaviour: str | None = None
+    behaviour_text: str | None = None
     subtext: list[Subtext] = Field(default_factory=list)
     binding: list[str] = Field(default_factory=list)
 
@@ -96,7 +94,7 @@ class Scene(BaseModel):
 
     @classmethod
     def from_tensor(cls, x: torch.Tensor, cast: Cast, situation: Situation, provenance: Provenance,
-                    binding: Optional[list[str]] = None) -> "Scene":
+                    binding: list[str] | None = None) -> Scene:
         """Build from one `[characters, beats, features]` state (the layout of the situation's cast)."""
         layout = StateLayout(situation.cast, situation.beats)
         flat = layout.flatten(x.detach().to("cpu", torch.float64).unsqueeze(0))[0].tolist()
@@ -146,7 +144,7 @@ def shown_pad(shown: dict[str, float], mood: dict[str, float]) -> tuple[float, f
 
 
 def choose_behaviour(repertoire: list[Behaviour], shown: dict[str, float],
-                     mood: dict[str, float]) -> Optional[Behaviour]:
+                     mood: dict[str, float]) -> Behaviour | None:
     """The repertoire entry whose PAD signature is nearest what the character shows."""
     if not repertoire:
         return None

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable, Iterable, Optional
 
 import torch
 
@@ -135,7 +135,7 @@ class Trainer:
         torch.save(self.state(), path.with_suffix(".train.pt"))
         return path
 
-    def run(self, out: Optional[Path], progress: Optional[Callable[[int, float], None]] = None) -> list[float]:
+    def run(self, out: Path | None, progress: Callable[[int, float], None] | None = None) -> list[float]:
         losses = []
         while self.step < self.opts.steps:
             losses.append(self.train_step())
@@ -149,8 +149,8 @@ class Trainer:
 
 
 def make_trainer(data: list[Path | str], opts: TrainOptions, device: torch.device,
-                 config: Optional[DenoiserConfig] = None, init: Optional[Path] = None,
-                 resume: Optional[Path] = None, shards: Optional[list[Shard]] = None) -> Trainer:
+                 config: DenoiserConfig | None = None, init: Path | None = None,
+                 resume: Path | None = None, shards: list[Shard] | None = None) -> Trainer:
     """A trainer over corpus shards; `init` fine-tunes a checkpoint, `resume` continues a run exactly."""
     shards = (shards or []) + [load_shard(p) for p in shard_files(data)]
     if not shards:

@@ -5,7 +5,7 @@ import torch
 
 from storydiff.conditioning import SceneCondition
 from storydiff.denoiser import Denoiser, DenoiserConfig
-from storydiff.train import Shard, TrainOptions, Trainer
+from storydiff.train import Shard, Trainer, TrainOptions
 
 C, T = 2, 4
 

@@ -1,6 +1,7 @@
 """Projected samplers: feasibility on every sampler, determinism, pause/resume, edits and pins."""
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,7 @@ def final(engine: Engine, run, **kw):
 def test_schedules_end_at_zero_and_decrease():
     for sigmas in (karras_sigmas(10, 0.002, 10.0), ddim_sigmas(10, 0.002, 10.0)):
         assert sigmas[-1] == 0.0 and len(sigmas) == 11
-        assert all(a > b for a, b in zip(sigmas, sigmas[1:]))
+        assert all(a > b for a, b in pairwise(sigmas))
         assert sigmas[0] == pytest.approx(10.0, rel=1e-6)
     assert network_evaluations("heun", 6) == 11
 
