@@ -157,6 +157,17 @@ def _progress(step: int, total: int, loss: float) -> None:
     print(f"\r[{'#' * done}{'.' * (30 - done)}] {step}/{total} loss {loss:.4f}", end="", file=sys.stderr, flush=True)
 
 
+def _positive(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _arg(*flags: str, **options) -> tuple[tuple[str, ...], dict]:
     return flags, options
 
@@ -180,9 +191,9 @@ COMMANDS: dict[str, Command] = {
     "sample": Command(cmd_sample, "sample scenes of a situation or a story", (
         _arg("path", metavar="SITUATION_OR_STORY", help="a .situation.xml or .story.xml file"),
         _CHARACTERS,
-        _arg("-n", type=int, default=1, help="how many scenes (one batched pass)"),
+        _arg("-n", type=_positive, default=1, help="how many scenes (one batched pass)"),
         _SEED,
-        _arg("--steps", type=int, default=12, help="sampler steps"),
+        _arg("--steps", type=_positive, default=12, help="sampler steps"),
         _arg("--sampler", choices=("euler", "heun", "ddim", "pyuan"), default="heun"),
         _arg("--guidance", type=float, default=1.0, help="classifier-free guidance strength (1 = none)"),
         _arg("--no-project", action="store_true", help="skip projection onto the constraint set (ablation)"),
@@ -192,18 +203,18 @@ COMMANDS: dict[str, Command] = {
         _arg("-o", "--output", default=None, help="write here (atomically) instead of printing"),
     )),
     "corpus": Command(cmd_corpus, "write a simulated training corpus", (
-        _arg("--n", type=int, required=True, help="number of scenes"),
+        _arg("--n", type=_positive, required=True, help="number of scenes"),
         _arg("--out", required=True, metavar="DIR", help="folder for the shards and manifest.json"),
         _SEED,
-        _arg("--shard-size", type=int, default=4096, metavar="K", help="scenes per shard"),
-        _arg("--workers", type=int, default=1, help="processes writing shards in parallel"),
+        _arg("--shard-size", type=_positive, default=4096, metavar="K", help="scenes per shard"),
+        _arg("--workers", type=_positive, default=1, help="processes writing shards in parallel"),
     )),
     "learn": Command(cmd_learn, "fine-tune a checkpoint on your own manuscripts (English)", (
         _arg("files", nargs="+", metavar="FILE", help=".fountain, .txt (NAME: line) or .jsonl scenes"),
         _arg("--from", dest="init", default=None, help="checkpoint to start from (default: the bundled one)"),
         _arg("--out", required=True, help="where to write the fine-tuned checkpoint (.safetensors)"),
-        _arg("--steps", type=int, default=250),
-        _arg("--batch-size", type=int, default=8),
+        _arg("--steps", type=_positive, default=250),
+        _arg("--batch-size", type=_positive, default=8),
         _arg("--lr", type=float, default=1e-4),
         _SEED,
         _DEVICE,
@@ -211,12 +222,12 @@ COMMANDS: dict[str, Command] = {
     "train": Command(cmd_train, "train the denoiser on corpus shards", (
         _arg("data", nargs="+", metavar="DIR_OR_SHARD", help="corpus folders or shard files"),
         _arg("--out", required=True, help="checkpoint path (.safetensors, with a .json beside it)"),
-        _arg("--steps", type=int, default=2000),
-        _arg("--batch-size", type=int, default=64),
+        _arg("--steps", type=_positive, default=2000),
+        _arg("--batch-size", type=_positive, default=64),
         _arg("--lr", type=float, default=3e-4),
         _arg("--width", type=int, default=128, help="transformer width (new runs only)"),
         _arg("--depth", type=int, default=4, help="transformer blocks (new runs only)"),
-        _arg("--log-every", type=int, default=100),
+        _arg("--log-every", type=_positive, default=100),
         _arg("--from", dest="init", default=None, help="start from this checkpoint (fine-tune)"),
         _arg("--resume", default=None, help="continue this run exactly (reads its .train.pt)"),
         _SEED,

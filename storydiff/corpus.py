@@ -166,25 +166,6 @@ def load_corpus(corpus_dir: Path | str) -> Shard:
     return Shard(x, mask, SceneCondition(**cond))
 
 
-def _count(text: str) -> int:
-    """argparse type for a count of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
-    """The `storydiff corpus` options."""
-    parser.add_argument("--n", type=_count, required=True, help="number of scenes")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
-                        help="folder for the shards and manifest.json")
-    parser.add_argument("--seed", type=int, default=0, help="scene i is drawn with default_rng([seed, i])")
-    parser.add_argument("--shard-size", type=_count, default=DEFAULT_SHARD_SIZE, metavar="K",
-                        help="scenes per shard")
-    parser.add_argument("--workers", type=_count, default=1, help="processes writing shards in parallel")
-
-
 def cmd_corpus(args: argparse.Namespace) -> int:
     """Write a simulated corpus; progress and the rate go to stderr."""
     began = time.perf_counter()

@@ -113,3 +113,19 @@ def test_scene_carries_provenance_and_vector_matches_columns(engine, storm):
     assert scene.provenance.seed == 5 and scene.provenance.sampler == "euler" and scene.provenance.checkpoint == "test"
     run = engine.prepare(storm)
     assert len(scene.vector()) == len(run.polytope.columns)
+
+
+def test_sample_command_writes_json_and_refuses_bad_input(tmp_path, capsys):
+    from storydiff.cli import main
+    from storydiff.export import from_json
+
+    situation = str(LIBRARY / "situations" / "storm.situation.xml")
+    out = tmp_path / "storm.json"
+    assert main(["sample", situation, "-n", "2", "--steps", "3", "--seed", "4", "--format", "json", "-o", str(out)]) == 0
+    scenes = from_json(out.read_text())
+    assert len(scenes) == 2 and scenes[0].provenance.seed == 4
+    assert main(["sample", situation, "-n", "0"]) == 2
+    assert main(["sample", str(tmp_path / "missing.xml")]) == 2
+    assert main(["sample", situation, "--sampler", "rk45"]) == 2
+    err = capsys.readouterr().err
+    assert "must be at least 1" in err and "no such file" in err and "Traceback" not in err

@@ -1,7 +1,6 @@
 """The simulator corpus: believable dynamics (OCC, display rules, stance), feasibility, the shard format."""
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -15,8 +14,6 @@ from storydiff.conditioning import condition_from
 from storydiff.constraints import compile_constraints
 from storydiff.corpus import (
     MANIFEST,
-    add_corpus_arguments,
-    cmd_corpus,
     iterate_corpus,
     load_corpus,
     scene_rng,
@@ -203,9 +200,8 @@ def test_corpus_streams_shard_by_shard_and_round_trips(tmp_path: Path) -> None:
 
 
 def test_corpus_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    parser = argparse.ArgumentParser()
-    add_corpus_arguments(parser)
-    args = parser.parse_args(["--n", "2", "--out", str(tmp_path), "--seed", "5", "--shard-size", "1"])
-    assert cmd_corpus(args) == 0
+    from storydiff.cli import main
+
+    assert main(["corpus", "--n", "2", "--out", str(tmp_path), "--seed", "5", "--shard-size", "1"]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / MANIFEST)
     assert len(list(tmp_path.glob("*.safetensors"))) == 2
