@@ -11,7 +11,7 @@ augmented Lagrangian; see `storydiff.projection_alm` for why.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -32,7 +32,7 @@ class ProjectionState:
     y: torch.Tensor      # [n, batch] float64
     dual: torch.Tensor   # [kept rows, batch] float64 multipliers of the unit-norm rows
     rho: torch.Tensor    # [batch] penalty each sample ended with
-    shape: tuple[int, int]
+    shape: tuple[int, int, int]  # (rows, columns, kept rows) of the polytope it belongs to
 
 
 @dataclass
@@ -47,6 +47,17 @@ class ProjectionInfo:
     binding_mask: torch.Tensor    # [batch, rows] True where a row holds within tol of a bound
     names: list[str]
     state: ProjectionState
+    rows: ScaledRows = field(repr=False)
+
+    def multipliers(self) -> torch.Tensor:
+        """`[batch, rows]` float64 μ with x − y = Aᵀ μ: positive at an upper bound, negative at a lower.
+
+        The size of μᵢ is how hard row i pushes the sample, the explanation the TUI shows.
+        """
+        rows = self.rows
+        out = torch.zeros(self.binding_mask.shape, dtype=torch.float64, device=self.binding_mask.device)
+        out[:, rows.kept] = (self.state.dual / rows.norms.unsqueeze(1)).T
+        return out
 
     def binding_rows(self, sample: int) -> list[str]:
         """Names of the rows that bind for one sample."""
@@ -69,15 +80,16 @@ def _check_input(x: torch.Tensor, polytope: Polytope) -> None:
 
 def _start(rows: ScaledRows, X: torch.Tensor, warm_start: ProjectionInfo | ProjectionState | None,
            settings: Settings) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Initial (y, multipliers, ρ): the previous call's if given, else (x, 0, ρ₀)."""
+    """Initial (y, multipliers, ρ): the previous call's if it fits this polytope and batch, else (x, 0, ρ₀).
+
+    A state that does not fit (a pin was added, the batch changed) is not an error:
+    the answer is the same from any start, only slower.
+    """
     state = warm_start.state if isinstance(warm_start, ProjectionInfo) else warm_start
     batch = X.shape[1]
-    if state is None:
+    if state is None or state.shape != (rows.n_rows, rows.n_columns, rows.m) or state.y.shape[1] != batch:
         mu = torch.zeros(rows.m, batch, dtype=torch.float64, device=X.device)
         return X.clone(), mu, torch.full((batch,), settings.rho_start, dtype=torch.float64, device=X.device)
-    if state.shape != (rows.n_rows, rows.n_columns) or state.y.shape != X.shape or state.dual.shape[0] != rows.m:
-        raise ValueError(f"warm_start comes from a {state.shape} polytope and {state.y.shape[1]} samples; "
-                         f"this call has a {(rows.n_rows, rows.n_columns)} polytope and {batch} samples")
     # The previous penalty is tuned to the previous point; a fresh input needs a milder one first.
     rho = (state.rho.to(X.device) / settings.warm_divisor).clamp_min(settings.rho_start)
     return state.y.to(X.device).clone(), state.dual.to(X.device).clone(), rho
@@ -135,6 +147,7 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
     info = ProjectionInfo(
         distance=torch.linalg.vector_norm(Y - X, dim=0), max_violation=violation, iterations=out["newton"],
         linear_iterations=out["cg"], converged=out["converged"], binding_mask=mask, names=polytope.names,
-        state=ProjectionState(y=out["y"], dual=out["dual"], rho=out["rho"], shape=(rows.n_rows, rows.n_columns)),
+        state=ProjectionState(y=out["y"], dual=out["dual"], rho=out["rho"], shape=(rows.n_rows, rows.n_columns, rows.m)),
+        rows=rows,
     )
     return y, info

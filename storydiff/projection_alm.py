@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .projection_cg import conjugate_gradients, dot
 from .projection_rows import ScaledRows
 
 
@@ -78,13 +79,42 @@ class _Pool:
         return flat[: rows * self.b].view(rows, self.b)
 
 
-def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Column-wise dot products of `[rows, b]` tensors (faster than `vecdot` along dim 0)."""
-    return (a * b).sum(dim=0)
-
-
 def _sq(v: torch.Tensor) -> torch.Tensor:
-    return _dot(v, v)
+    return dot(v, v)
+
+
+class _NewtonMatrix:
+    """`I + Aᵀ diag(D) A` per column in float32, D = ρ on the rows outside their bounds."""
+
+    def __init__(self, rows: ScaledRows, D: torch.Tensor):
+        self.A, self.AT, self.D = rows.A32, rows.AT32, D
+        self.t = torch.empty_like(D)
+
+    def __call__(self, p: torch.Tensor, out: torch.Tensor) -> None:
+        torch.addmm(self.t, self.A, p, beta=0, out=self.t)
+        self.t.mul_(self.D)
+        torch.addmm(p, self.AT, self.t, out=out)
+
+    def keep(self, mask: torch.Tensor) -> None:
+        self.D = self.D[:, mask]
+        self.t = torch.empty_like(self.D)
+
+
+class _ActiveGram:
+    """`Aₛ Aₛᵀ` per column in float32 (S a 0/1 mask of rows): the normal matrix of the polish."""
+
+    def __init__(self, rows: ScaledRows, S: torch.Tensor):
+        self.A, self.AT, self.S = rows.A32, rows.AT32, S
+        self.t = torch.empty(rows.n_columns, S.shape[1], dtype=S.dtype, device=S.device)
+
+    def __call__(self, p: torch.Tensor, out: torch.Tensor) -> None:
+        torch.addmm(self.t, self.AT, p, beta=0, out=self.t)
+        torch.addmm(out, self.A, self.t, beta=0, out=out)
+        out.mul_(self.S)
+
+    def keep(self, mask: torch.Tensor) -> None:
+        self.S = self.S[:, mask]
+        self.t = torch.empty(self.t.shape[0], self.S.shape[1], dtype=self.S.dtype, device=self.S.device)
 
 
 class AlmChunk:
@@ -105,6 +135,7 @@ class AlmChunk:
         self.newton = torch.zeros(b, dtype=torch.long, device=x.device)
         self.cg = torch.zeros_like(self.newton)
         self.last_pres = torch.full((b,), float("inf"), dtype=torch.float64, device=x.device)
+        self.last_polish = self.last_pres.clone()
         self.out = ChunkResult(y=y.clone(), dual=mu.clone(), rho=rho.clone(), newton=self.newton.clone(),
                                cg=self.cg.clone(), converged=torch.zeros(b, dtype=torch.bool, device=x.device))
 
@@ -132,37 +163,13 @@ class AlmChunk:
         return _sq(G).sqrt(), pres
 
     # -- Newton direction ----------------------------------------------------------
-    def _hessian_product(self, p: torch.Tensor, D: torch.Tensor, out: torch.Tensor) -> None:
-        """out = p + Aᵀ (D ⊙ A p), the generalised Hessian of φ, in float32."""
-        t = self._buf("t32", "m", torch.float32)
-        torch.addmm(t, self.rows.A32, p, beta=0, out=t)
-        t.mul_(D)
-        torch.addmm(p, self.rows.AT32, t, out=out)
-
     def _direction(self) -> torch.Tensor:
         """Solve (I + ρ Aₛᵀ Aₛ) d = −G by conjugate gradients; S = rows with a nonzero multiplier."""
-        D = self._buf("D32", "m", torch.float32)
-        D.copy_(self._buf("R", "m")).sign_().abs_().mul_(self.rho.to(torch.float32).unsqueeze(0))
-        d, r = self._buf("d32", "n", torch.float32), self._buf("r32", "n", torch.float32)
-        p, q = self._buf("p32", "n", torch.float32), self._buf("q32", "n", torch.float32)
-        r.copy_(self._buf("G", "n")).neg_()
-        d.zero_()
-        p.copy_(r)
-        rz = _sq(r)
-        target = rz * self.settings.forcing ** 2
-        active = rz > 0
-        for _ in range(self.settings.max_cg):
-            if not bool(active.any()):
-                break
-            self.cg += active
-            self._hessian_product(p, D, q)
-            alpha = torch.where(active, rz / _dot(p, q).clamp_min(1e-30), 0.0).unsqueeze(0)
-            d.addcmul_(p, alpha)
-            r.addcmul_(q, alpha, value=-1.0)
-            rz_next = _sq(r)
-            active &= rz_next > target
-            p.mul_((rz_next / rz.clamp_min(1e-30)).unsqueeze(0)).add_(r)
-            rz = rz_next
+        R = self._buf("R", "m")
+        D = R.to(torch.float32).sign_().abs_().mul_(self.rho.to(torch.float32).unsqueeze(0))
+        rhs = self._buf("G", "n").to(torch.float32).neg_()
+        d, _ = conjugate_gradients(_NewtonMatrix(self.rows, D), rhs, self.settings.forcing, self.settings.max_cg,
+                                   self.cg)
         step = self._buf("step", "n")
         step.copy_(d)
         return step
@@ -175,7 +182,7 @@ class AlmChunk:
         E = self._buf("E", "m")
         torch.clamp(T, self.rows.lower, self.rows.upper, out=E)
         E.sub_(T).neg_()
-        slope = dy + t * dd + self.rho * _dot(V, E)
+        slope = dy + t * dd + self.rho * dot(V, E)
         T.copy_(E).sign_().abs_().mul_(V).mul_(V)
         curvature = dd + self.rho * T.sum(dim=0)
         return slope, curvature
@@ -185,11 +192,11 @@ class AlmChunk:
         x, y = self._buf("x", "n"), self._buf("y", "n")
         V = self._buf("V", "m")
         torch.addmm(V, self.rows.A64, step, beta=0, out=V)
-        dy = _dot(step, y) - _dot(step, x)
+        dy = dot(step, y) - dot(step, x)
         dd = _sq(step)
         t = torch.ones_like(self.rho)
         lo, hi = torch.zeros_like(t), torch.full_like(t, float("inf"))
-        slope0 = dy + _dot(V, self._buf("R", "m"))
+        slope0 = dy + dot(V, self._buf("R", "m"))
         for _ in range(self.settings.line_search_steps):
             slope, curvature = self._slope(t, dy, dd)
             done = slope.abs() <= 0.1 * slope0.abs()
@@ -204,37 +211,6 @@ class AlmChunk:
         y.addcmul_(step, t.unsqueeze(0))
 
     # -- polish --------------------------------------------------------------------
-    def _dual_cg(self, S: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Solve (Aₛ Aₛᵀ) Δ = e on the rows in S (float32 mask) by conjugate gradients.
-
-        Returns Δ and which samples reached the forcing tolerance within `polish_cg`
-        steps; the others have a singular, inconsistent S (not yet the binding set).
-        """
-        r, p = self._buf("dr", "m", torch.float32), self._buf("dp", "m", torch.float32)
-        q, delta = self._buf("dq", "m", torch.float32), self._buf("dd", "m", torch.float32)
-        tn = self._buf("p32", "n", torch.float32)
-        r.copy_(e)
-        delta.zero_()
-        p.copy_(r)
-        rz = _sq(r)
-        target = rz * self.settings.forcing ** 2
-        active = rz > 0
-        for _ in range(self.settings.polish_cg):
-            if not bool(active.any()):
-                break
-            self.cg += active
-            torch.addmm(tn, self.rows.AT32, p, beta=0, out=tn)
-            torch.addmm(q, self.rows.A32, tn, beta=0, out=q)
-            q.mul_(S)
-            alpha = torch.where(active, rz / _dot(p, q).clamp_min(1e-30), 0.0).unsqueeze(0)
-            delta.addcmul_(p, alpha)
-            r.addcmul_(q, alpha, value=-1.0)
-            rz_next = _sq(r)
-            active &= rz_next > target
-            p.mul_((rz_next / rz.clamp_min(1e-30)).unsqueeze(0)).add_(r)
-            rz = rz_next
-        return delta, ~active
-
     def _polish(self, cols: torch.Tensor) -> None:
         """Jump to the projection onto the rows that bind now, for the samples in `cols`.
 
@@ -247,8 +223,7 @@ class AlmChunk:
         """
         x, y, mu = self._buf("x", "n"), self._buf("y", "n"), self._buf("mu", "m")
         W, R = self._buf("W", "m"), self._buf("R", "m")
-        S = self._buf("dS", "m", torch.float32)
-        S.copy_(R).sign_().abs_().mul_(cols.to(torch.float32).unsqueeze(0))
+        S = R.to(torch.float32).sign_().abs_().mul_(cols.to(torch.float32).unsqueeze(0))
         b = self._buf("E", "m")
         torch.div(R, self.rho.unsqueeze(0), out=b)
         torch.sub(W, b, out=b)
@@ -267,7 +242,8 @@ class AlmChunk:
             last = err
             if k == self.settings.polish_rounds or not bool((trying & (err > 1e-12)).any()):
                 break
-            delta, solved = self._dual_cg(S, e)
+            delta, solved = conjugate_gradients(_ActiveGram(self.rows, S), e.to(torch.float32), self.settings.forcing,
+                                                self.settings.polish_cg, self.cg)
             trying &= solved
             S.mul_(trying.to(torch.float32).unsqueeze(0))
             nu.add_(delta)
@@ -292,6 +268,7 @@ class AlmChunk:
             self._buf(name, size).copy_(state[name])
         self.rho, self.index = self.rho[keep], self.index[keep]
         self.newton, self.cg, self.last_pres = self.newton[keep], self.cg[keep], self.last_pres[keep]
+        self.last_polish = self.last_polish[keep]
 
     def _outer_update(self, inner_done: torch.Tensor, pres: torch.Tensor) -> None:
         """μ ← ρ(W − Π(W)) where the inner problem is solved; raise ρ where the violation stalls."""
@@ -301,8 +278,9 @@ class AlmChunk:
         self.rho = torch.where(stalled, (self.rho * self.settings.rho_growth).clamp_max(self.settings.rho_max),
                                self.rho)
         self.last_pres = torch.where(inner_done, pres, self.last_pres)
-        polish = inner_done & (pres <= self.settings.polish_below)
+        polish = inner_done & (pres <= self.settings.polish_below) & (pres <= 0.1 * self.last_polish)
         if bool(polish.any()):
+            self.last_polish = torch.where(polish, pres, self.last_polish)
             self._polish(polish)
 
     def run(self) -> ChunkResult:

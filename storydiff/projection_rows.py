@@ -32,6 +32,7 @@ class ScaledRows:
     lower: torch.Tensor  # [m, 1] float64, may hold -inf
     upper: torch.Tensor  # [m, 1] float64, may hold +inf
     kept: torch.Tensor   # [m] long, into the polytope's rows
+    norms: torch.Tensor  # [m] float64, the kept rows' norms before scaling
     n_rows: int          # rows of the polytope, kept or not
     n_columns: int
 
@@ -77,7 +78,7 @@ def _build(polytope: Polytope, device: torch.device) -> ScaledRows:
         A64=_csr(r, c, v, shape, device, torch.float64), AT64=_csr(c, r, v, shape_t, device, torch.float64),
         A32=_csr(r, c, v, shape, device, torch.float32), AT32=_csr(c, r, v, shape_t, device, torch.float32),
         lower=(lo[kept] / norms[kept]).unsqueeze(1).to(device), upper=(hi[kept] / norms[kept]).unsqueeze(1).to(device),
-        kept=kept.to(device), n_rows=m, n_columns=n,
+        kept=kept.to(device), norms=norms[kept].to(device), n_rows=m, n_columns=n,
     )
 
 

@@ -1,0 +1,230 @@
+"""Projection onto a polytope: exactness against OSQP, optimality, warm starts, edge cases."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from storydiff.polytope import Polytope
+from storydiff.projection import project
+from storydiff.projection_alm import Settings
+from storydiff.projection_synthetic import synthetic_scene
+
+osqp = pytest.importorskip("osqp")
+sparse = pytest.importorskip("scipy.sparse")
+
+TOL = 1e-6
+
+
+def random_polytope(seed: int, n: int = 40, m: int = 80, equalities: int = 4) -> tuple[Polytope, np.ndarray]:
+    """Sparse rows (1-4 variables) with bounds around A·y0 for a random y0, so y0 is feasible.
+
+    Includes box rows, equality rows, one-sided rows (±inf) and an empty row that always holds.
+    """
+    rng = np.random.default_rng(seed)
+    y0 = rng.uniform(-1, 1, n)
+    rows, cols, vals = [], [], []
+    for i in range(m):
+        k = 1 if i < n // 2 else int(rng.integers(1, min(n, 4) + 1))
+        chosen = rng.choice(n, k, replace=False)
+        rows += [i] * k
+        cols += chosen.tolist()
+        vals += rng.normal(0, 1, k).tolist()
+    A = sparse.csr_matrix((vals, (rows, cols)), shape=(m + 1, n))
+    ay = A @ y0
+    lower, upper = ay - rng.uniform(0.05, 0.5, m + 1), ay + rng.uniform(0.05, 0.5, m + 1)
+    eq = rng.choice(np.arange(n // 2, m), equalities, replace=False)
+    lower[eq] = upper[eq] = ay[eq]
+    one_sided = rng.choice(np.setdiff1d(np.arange(m), eq), m // 5, replace=False)
+    lower[one_sided[::2]] = -np.inf
+    upper[one_sided[1::2]] = np.inf
+    coo = A.tocoo()
+    At = torch.sparse_coo_tensor(torch.tensor(np.stack([coo.row, coo.col])), torch.tensor(coo.data), (m + 1, n))
+    polytope = Polytope(A=At.coalesce().to_sparse_csr(), lower=torch.tensor(lower), upper=torch.tensor(upper),
+                        names=[f"row{i}" for i in range(m + 1)], columns=[f"v{j}" for j in range(n)])
+    return polytope, y0
+
+
+def osqp_reference(polytope: Polytope, X: np.ndarray) -> np.ndarray:
+    """OSQP at eps 1e-9 with polishing, one point at a time: the ground truth."""
+    coo = polytope.A.to_sparse_coo().coalesce()
+    A = sparse.csc_matrix((coo.values().numpy(), coo.indices().numpy()), shape=polytope.shape)
+    n = polytope.shape[1]
+    solver = osqp.OSQP()
+    solver.setup(sparse.identity(n, format="csc"), -X[0], A, polytope.lower.numpy(), polytope.upper.numpy(),
+                 verbose=False, eps_abs=1e-9, eps_rel=1e-9, polishing=True, max_iter=200000)
+    out = []
+    for x in X:
+        solver.update(q=-x)
+        out.append(solver.solve().x)
+    return np.array(out)
+
+
+def noisy(y0: np.ndarray, batch: int, scale: float, seed: int) -> torch.Tensor:
+    return torch.tensor(y0 + np.random.default_rng(seed).normal(0, scale, (batch, len(y0))))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_matches_osqp_on_random_polytopes(seed):
+    polytope, y0 = random_polytope(seed)
+    x = noisy(y0, 8, 0.8, seed)
+    y, info = project(x, polytope)
+    reference = osqp_reference(polytope, x.numpy())
+    assert info.converged.all()
+    assert polytope.violation(y).max() <= TOL
+    assert np.abs(info.max_violation.numpy() - polytope.violation(y).numpy()).max() < 1e-12
+    assert np.linalg.norm(y.numpy() - reference, axis=1).max() <= 1e-5
+
+
+def test_matches_osqp_on_a_scene_polytope():
+    polytope, y0 = synthetic_scene(characters=2, beats=6, seed=3)
+    x = noisy(y0.numpy(), 6, 0.2, 0)
+    y, info = project(x, polytope)
+    assert polytope.violation(y).max() <= TOL
+    assert np.linalg.norm(y.numpy() - osqp_reference(polytope, x.numpy()), axis=1).max() <= 1e-5
+    assert torch.allclose(info.distance, (y - x).norm(dim=1))
+
+
+def kkt_residual(polytope: Polytope, x: torch.Tensor, y: torch.Tensor, mu: torch.Tensor) -> float:
+    """max |x − y − Aᵀμ|, with μ forced to zero where its sign disagrees with the bound it sits on."""
+    A = polytope.dense()
+    ay = y @ A.T
+    at_upper = (ay - polytope.upper).abs() <= 1e-6 * polytope.row_norms()
+    at_lower = (ay - polytope.lower).abs() <= 1e-6 * polytope.row_norms()
+    consistent = torch.where(mu > 0, at_upper, torch.where(mu < 0, at_lower, True))
+    mu = torch.where(consistent, mu, 0.0)
+    return float((x - y - mu @ A).abs().max())
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 30), scale=st.floats(0.01, 3.0))
+def test_first_order_optimality(seed, n, scale):
+    polytope, y0 = random_polytope(seed, n=n, m=2 * n, equalities=min(2, n // 2))
+    x = noisy(y0, 3, scale, seed)
+    y, info = project(x, polytope)
+    assert info.max_violation.max() <= TOL
+    assert kkt_residual(polytope, x, y, info.multipliers()) <= 1e-6
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), scale=st.floats(0.05, 2.0))
+def test_idempotent_and_feasible_points_stay(seed, scale):
+    polytope, y0 = random_polytope(seed, n=20, m=40)
+    y, _ = project(noisy(y0, 4, scale, seed), polytope)
+    again, info = project(y, polytope)
+    assert (again - y).abs().max() <= 1e-6
+    inside, info = project(torch.tensor(y0).unsqueeze(0), polytope)
+    assert info.distance.item() <= 1e-7
+
+
+def test_warm_start_same_answer_fewer_iterations():
+    polytope, y0 = synthetic_scene(characters=2, beats=8, seed=1)
+    x = noisy(y0.numpy(), 8, 0.2, 1)
+    y, info = project(x, polytope)
+    nudged = x + 0.005 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    cold_y, cold = project(nudged, polytope)
+    warm_y, warm = project(nudged, polytope, warm_start=info)
+    assert (warm_y - cold_y).norm(dim=1).max() <= 1e-5
+    assert warm.linear_iterations.sum() < cold.linear_iterations.sum()
+    same_y, same = project(x, polytope, warm_start=info)
+    assert (same_y - y).norm(dim=1).max() <= 1e-5
+    assert same.iterations.sum() < info.iterations.sum()
+
+
+def test_float32_input_meets_tolerance():
+    polytope, y0 = synthetic_scene(characters=2, beats=6, seed=2)
+    x = noisy(y0.numpy(), 5, 0.3, 2).to(torch.float32)
+    y, info = project(x, polytope)
+    assert y.dtype == torch.float32
+    assert polytope.violation(y).max() <= TOL
+    assert info.max_violation.max() <= TOL
+
+
+def test_block_diag_projects_scenes_independently():
+    (p1, y1), (p2, y2) = random_polytope(11), synthetic_scene(characters=2, beats=4, seed=4)
+    x1, x2 = noisy(y1, 3, 0.7, 1), noisy(y2.numpy(), 3, 0.3, 2)
+    both, info = project(torch.cat([x1, x2], dim=1), Polytope.block_diag([p1, p2]))
+    (a, _), (b, _) = project(x1, p1), project(x2, p2)
+    assert (both - torch.cat([a, b], dim=1)).abs().max() <= 1e-6
+    assert all(name.startswith(("scene0/", "scene1/")) for name in info.binding)
+
+
+def test_batch_of_one_and_binding_names():
+    polytope, y0 = synthetic_scene(characters=2, beats=4, seed=5)
+    x = noisy(y0.numpy(), 1, 0.5, 5)
+    y, info = project(x, polytope)
+    assert y.shape == x.shape and info.max_violation.item() <= TOL
+    names = info.binding_rows(0)
+    assert names and set(names) <= set(info.binding)
+    A = polytope.dense()
+    for i in torch.nonzero(info.binding_mask[0]).flatten().tolist()[:20]:
+        value = float(A[i] @ y[0])
+        gap = min(abs(value - float(polytope.lower[i])), abs(value - float(polytope.upper[i])))
+        assert gap <= TOL * float(A[i].norm())
+
+
+def _tiny(A: list[list[float]], lower: list[float], upper: list[float]) -> Polytope:
+    dense = torch.tensor(A, dtype=torch.float64).reshape(len(lower), -1)
+    return Polytope(A=dense.to_sparse_csr(), lower=torch.tensor(lower, dtype=torch.float64),
+                    upper=torch.tensor(upper, dtype=torch.float64), names=[f"r{i}" for i in range(len(lower))],
+                    columns=[f"c{j}" for j in range(dense.shape[1])])
+
+
+def test_polytope_without_rows_is_identity():
+    polytope = Polytope(A=torch.zeros(0, 3, dtype=torch.float64).to_sparse_csr(), lower=torch.zeros(0, dtype=torch.float64),
+                        upper=torch.zeros(0, dtype=torch.float64), names=[], columns=["a", "b", "c"])
+    x = torch.randn(4, 3, dtype=torch.float64)
+    y, info = project(x, polytope)
+    assert torch.equal(y, x) and info.binding == [] and info.distance.max() == 0
+
+
+def test_pins_free_rows_and_empty_rows():
+    # y0 = 0.3 pinned, y0 + y1 free (both bounds infinite), an empty row that holds, y1 ≤ 0.5
+    polytope = _tiny([[1, 0], [1, 1], [0, 0], [0, 1]], [0.3, -np.inf, -1.0, -np.inf], [0.3, np.inf, 1.0, 0.5])
+    y, info = project(torch.tensor([[2.0, 3.0], [0.0, -1.0]], dtype=torch.float64), polytope)
+    assert torch.allclose(y, torch.tensor([[0.3, 0.5], [0.3, -1.0]], dtype=torch.float64), atol=1e-7)
+    assert info.binding_rows(0) == ["r0", "r3"] and info.binding_rows(1) == ["r0"]
+
+
+@pytest.mark.parametrize("lower,upper,match", [([1.0], [0.0], "exceeds"), ([0.5], [1.0], "no variables")])
+def test_rows_that_cannot_hold_are_named(lower, upper, match):
+    A = [[1.0, 0.0]] if match == "exceeds" else [[0.0, 0.0]]
+    with pytest.raises(ValueError, match=f"r0.*{match}"):
+        project(torch.zeros(1, 2, dtype=torch.float64), _tiny(A, lower, upper))
+
+
+def test_infeasible_polytope_reports_not_converged():
+    polytope = _tiny([[1, 0], [1, 1], [0, 1]], [1.0, -np.inf, 1.0], [np.inf, 0.5, np.inf])
+    y, info = project(torch.zeros(2, 2, dtype=torch.float64), polytope, settings=Settings(max_newton=40))
+    assert not info.converged.any() and info.max_violation.min() > TOL
+
+
+def test_bad_inputs_are_refused():
+    polytope, y0 = random_polytope(0)
+    with pytest.raises(ValueError, match="batch"):
+        project(torch.zeros(3, dtype=torch.float64), polytope)
+    with pytest.raises(ValueError, match="NaN"):
+        project(torch.full((1, 40), float("nan")), polytope)
+
+
+def test_warm_start_from_another_polytope_or_batch_starts_cold():
+    polytope, y0 = random_polytope(0)
+    x = noisy(y0, 3, 0.5, 0)
+    expected, _ = project(x, polytope)
+    _, other = project(torch.zeros(2, 40, dtype=torch.float64), polytope)
+    _, elsewhere = project(torch.zeros(3, 30, dtype=torch.float64), random_polytope(1, n=30)[0])
+    for warm in (other, elsewhere.state):
+        y, _ = project(x, polytope, warm_start=warm)
+        assert (y - expected).abs().max() <= 1e-6
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    polytope, y0 = synthetic_scene(characters=2, beats=6, seed=6)
+    x = noisy(y0.numpy(), 16, 0.3, 6)
+    y_cpu, _ = project(x, polytope)
+    y_gpu, info = project(x.cuda(), polytope)
+    assert y_gpu.device.type == "cuda" and info.max_violation.max().item() <= TOL
+    assert (y_gpu.cpu() - y_cpu).norm(dim=1).max() <= 1e-5
