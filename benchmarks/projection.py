@@ -81,8 +81,10 @@ def synthetic(characters: int, beats: int) -> Scene:
 def inputs(scene: Scene, batch: int, steps: int, seed: int) -> list[torch.Tensor]:
     """Cold inputs (feasible + 15% noise), then `steps` warm inputs (5% Gaussian steps each)."""
     g = torch.Generator().manual_seed(seed)
-    noise = lambda scale: scale * scene.spread * torch.randn(batch, len(scene.spread), generator=g,  # noqa: E731
-                                                              dtype=torch.float64)
+
+    def noise(scale: float) -> torch.Tensor:
+        return scale * scene.spread * torch.randn(batch, len(scene.spread), generator=g, dtype=torch.float64)
+
     xs = [scene.feasible + noise(0.15)]
     for _ in range(steps):
         xs.append(xs[-1] + noise(0.05))
@@ -245,7 +247,7 @@ def print_rows(rows: list[Row]) -> None:
 
 def machine() -> str:
     try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        lscpu = subprocess.run(["lscpu"], check=False, capture_output=True, text=True).stdout
         model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name"))
     except (OSError, StopIteration):
         model = platform.processor() or "unknown CPU"

@@ -18,7 +18,7 @@ import torch
 from .polytope import Polytope
 
 _CACHE_SIZE = 8
-_cache: OrderedDict[tuple, tuple[tuple[torch.Tensor, ...], "ScaledRows"]] = OrderedDict()
+_cache: OrderedDict[tuple, tuple[tuple[torch.Tensor, ...], ScaledRows]] = OrderedDict()
 
 
 @dataclass

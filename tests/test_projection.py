@@ -16,6 +16,7 @@ osqp = pytest.importorskip("osqp")
 sparse = pytest.importorskip("scipy.sparse")
 
 TOL = 1e-6
+DIST = 1e-5  # how close to the true projection a result must be (OSQP's own eps-1e-9 answer is the truth)
 
 
 def random_polytope(seed: int, n: int = 40, m: int = 80, equalities: int = 4) -> tuple[Polytope, np.ndarray]:
@@ -75,7 +76,7 @@ def test_matches_osqp_on_random_polytopes(seed):
     assert info.converged.all()
     assert polytope.violation(y).max() <= TOL
     assert np.abs(info.max_violation.numpy() - polytope.violation(y).numpy()).max() < 1e-12
-    assert np.linalg.norm(y.numpy() - reference, axis=1).max() <= 1e-5
+    assert np.linalg.norm(y.numpy() - reference, axis=1).max() <= DIST
 
 
 def test_matches_osqp_on_a_scene_polytope():
@@ -83,7 +84,7 @@ def test_matches_osqp_on_a_scene_polytope():
     x = noisy(y0.numpy(), 6, 0.2, 0)
     y, info = project(x, polytope)
     assert polytope.violation(y).max() <= TOL
-    assert np.linalg.norm(y.numpy() - osqp_reference(polytope, x.numpy()), axis=1).max() <= 1e-5
+    assert np.linalg.norm(y.numpy() - osqp_reference(polytope, x.numpy()), axis=1).max() <= DIST
     assert torch.allclose(info.distance, (y - x).norm(dim=1))
 
 
@@ -91,8 +92,8 @@ def kkt_residual(polytope: Polytope, x: torch.Tensor, y: torch.Tensor, mu: torch
     """max |x − y − Aᵀμ|, with μ forced to zero where its sign disagrees with the bound it sits on."""
     A = polytope.dense()
     ay = y @ A.T
-    at_upper = (ay - polytope.upper).abs() <= 1e-6 * polytope.row_norms()
-    at_lower = (ay - polytope.lower).abs() <= 1e-6 * polytope.row_norms()
+    at_upper = (ay - polytope.upper).abs() <= TOL * polytope.row_norms()
+    at_lower = (ay - polytope.lower).abs() <= TOL * polytope.row_norms()
     consistent = torch.where(mu > 0, at_upper, torch.where(mu < 0, at_lower, True))
     mu = torch.where(consistent, mu, 0.0)
     return float((x - y - mu @ A).abs().max())
@@ -105,7 +106,7 @@ def test_first_order_optimality(seed, n, scale):
     x = noisy(y0, 3, scale, seed)
     y, info = project(x, polytope)
     assert info.max_violation.max() <= TOL
-    assert kkt_residual(polytope, x, y, info.multipliers()) <= 1e-6
+    assert kkt_residual(polytope, x, y, info.multipliers()) <= TOL
 
 
 @settings(max_examples=15, deadline=None)
@@ -114,8 +115,8 @@ def test_idempotent_and_feasible_points_stay(seed, scale):
     polytope, y0 = random_polytope(seed, n=20, m=40)
     y, _ = project(noisy(y0, 4, scale, seed), polytope)
     again, info = project(y, polytope)
-    assert (again - y).abs().max() <= 1e-6
-    inside, info = project(torch.tensor(y0).unsqueeze(0), polytope)
+    assert (again - y).norm(dim=1).max() <= DIST
+    _, info = project(torch.tensor(y0).unsqueeze(0), polytope)
     assert info.distance.item() <= 1e-7
 
 
@@ -126,10 +127,10 @@ def test_warm_start_same_answer_fewer_iterations():
     nudged = x + 0.005 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     cold_y, cold = project(nudged, polytope)
     warm_y, warm = project(nudged, polytope, warm_start=info)
-    assert (warm_y - cold_y).norm(dim=1).max() <= 1e-5
+    assert (warm_y - cold_y).norm(dim=1).max() <= DIST
     assert warm.linear_iterations.sum() < cold.linear_iterations.sum()
     same_y, same = project(x, polytope, warm_start=info)
-    assert (same_y - y).norm(dim=1).max() <= 1e-5
+    assert (same_y - y).norm(dim=1).max() <= DIST
     assert same.iterations.sum() < info.iterations.sum()
 
 
@@ -147,7 +148,7 @@ def test_block_diag_projects_scenes_independently():
     x1, x2 = noisy(y1, 3, 0.7, 1), noisy(y2.numpy(), 3, 0.3, 2)
     both, info = project(torch.cat([x1, x2], dim=1), Polytope.block_diag([p1, p2]))
     (a, _), (b, _) = project(x1, p1), project(x2, p2)
-    assert (both - torch.cat([a, b], dim=1)).abs().max() <= 1e-6
+    assert (both - torch.cat([a, b], dim=1)).norm(dim=1).max() <= DIST
     assert all(name.startswith(("scene0/", "scene1/")) for name in info.binding)
 
 
@@ -197,12 +198,12 @@ def test_rows_that_cannot_hold_are_named(lower, upper, match):
 
 def test_infeasible_polytope_reports_not_converged():
     polytope = _tiny([[1, 0], [1, 1], [0, 1]], [1.0, -np.inf, 1.0], [np.inf, 0.5, np.inf])
-    y, info = project(torch.zeros(2, 2, dtype=torch.float64), polytope, settings=Settings(max_newton=40))
+    _, info = project(torch.zeros(2, 2, dtype=torch.float64), polytope, settings=Settings(max_newton=40))
     assert not info.converged.any() and info.max_violation.min() > TOL
 
 
 def test_bad_inputs_are_refused():
-    polytope, y0 = random_polytope(0)
+    polytope, _ = random_polytope(0)
     with pytest.raises(ValueError, match="batch"):
         project(torch.zeros(3, dtype=torch.float64), polytope)
     with pytest.raises(ValueError, match="NaN"):
@@ -217,7 +218,7 @@ def test_warm_start_from_another_polytope_or_batch_starts_cold():
     _, elsewhere = project(torch.zeros(3, 30, dtype=torch.float64), random_polytope(1, n=30)[0])
     for warm in (other, elsewhere.state):
         y, _ = project(x, polytope, warm_start=warm)
-        assert (y - expected).abs().max() <= 1e-6
+        assert (y - expected).norm(dim=1).max() <= DIST
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -227,4 +228,4 @@ def test_cuda_matches_cpu():
     y_cpu, _ = project(x, polytope)
     y_gpu, info = project(x.cuda(), polytope)
     assert y_gpu.device.type == "cuda" and info.max_violation.max().item() <= TOL
-    assert (y_gpu.cpu() - y_cpu).norm(dim=1).max() <= 1e-5
+    assert (y_gpu.cpu() - y_cpu).norm(dim=1).max() <= DIST
