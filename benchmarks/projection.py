@@ -32,7 +32,7 @@ import torch
 
 from storydiff.polytope import Polytope
 from storydiff.projection import project
-from storydiff.projection_rows import scaled_rows
+from storydiff.projection_rows import build_scaled_rows
 from storydiff.projection_synthetic import synthetic_scene
 
 warnings.filterwarnings("ignore")
@@ -170,10 +170,8 @@ def _sync(device: str) -> None:
 
 
 def ours_setup_seconds(polytope: Polytope, device: str) -> float:
-    from storydiff import projection_rows
-    projection_rows._cache.clear()
     start = time.perf_counter()
-    scaled_rows(polytope, torch.device(device))
+    build_scaled_rows(polytope, torch.device(device))
     _sync(device)
     return time.perf_counter() - start
 

@@ -29,6 +29,8 @@ _LAZY: dict[str, str] = {
     "Pin": "models",
     "Event": "models",
     "StorydiffError": "errors",
+    "project": "projection",
+    "ProjectionInfo": "projection",
 }
 
 

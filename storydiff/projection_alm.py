@@ -142,7 +142,7 @@ class AlmChunk:
         G.sub_(x)
         T = self._buf("T", "m")
         torch.sub(R, mu, out=T)
-        pres = T.abs_().amax(dim=0) / self.rho if self.m else torch.zeros_like(self.rho)
+        pres = T.abs_().amax(dim=0) / self.rho
         return _sq(G).sqrt(), pres
 
     # -- Newton direction ----------------------------------------------------------

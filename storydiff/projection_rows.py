@@ -59,7 +59,8 @@ def _check_rows(polytope: Polytope, norms: torch.Tensor) -> None:
                              f"({float(lo[i])} ≤ · ≤ {float(hi[i])}); the polytope is empty")
 
 
-def _build(polytope: Polytope, device: torch.device) -> ScaledRows:
+def build_scaled_rows(polytope: Polytope, device: torch.device) -> ScaledRows:
+    """The polytope's rows scaled to unit norm, cleaned and on `device` (uncached; see `scaled_rows`)."""
     m, n = polytope.shape
     coo = polytope.A.to_sparse_coo().coalesce()
     rows, cols = coo.indices()
@@ -94,7 +95,7 @@ def scaled_rows(polytope: Polytope, device: torch.device) -> ScaledRows:
     if key in _cache:
         _cache.move_to_end(key)
         return _cache[key][1]
-    prepared = _build(polytope, device)
+    prepared = build_scaled_rows(polytope, device)
     _cache[key] = (tensors, prepared)
     if len(_cache) > _CACHE_SIZE:
         _cache.popitem(last=False)
