@@ -51,7 +51,8 @@ class Scene:
 
 
 def _spread(columns: list[str]) -> torch.Tensor:
-    return torch.tensor([1.0 if (".felt." in c or ".shown." in c) else 2.0 for c in columns], dtype=torch.float64)
+    spread = [1.0 if (".felt." in c or ".shown." in c) else 2.0 for c in columns]
+    return torch.tensor(spread, dtype=torch.float64)
 
 
 def bundled_scenes(quick: bool) -> list[Scene]:
@@ -100,7 +101,8 @@ def osqp_matrix(polytope: Polytope) -> sp.csc_matrix:
 def osqp_solver(polytope: Polytope, A: sp.csc_matrix, q: np.ndarray, eps: float, warm: bool) -> osqp.OSQP:
     solver = osqp.OSQP()
     solver.setup(sp.identity(A.shape[1], format="csc"), q, A, polytope.lower.numpy(), polytope.upper.numpy(),
-                 verbose=False, eps_abs=eps, eps_rel=eps, polishing=True, warm_starting=warm, max_iter=1_000_000)
+                 verbose=False, eps_abs=eps, eps_rel=eps, polishing=True, warm_starting=warm,
+                 max_iter=1_000_000)
     return solver
 
 
@@ -126,7 +128,7 @@ def osqp_run(polytope: Polytope, A: sp.csc_matrix, xs: list[np.ndarray], refs: l
     solver = osqp_solver(polytope, A, -xs[0][0], eps, warm)
     previous: list[tuple[np.ndarray, np.ndarray]] = []
     times = []
-    for k, (X, R) in enumerate(zip(xs, refs)):
+    for k, (X, R) in enumerate(zip(xs, refs, strict=True)):
         for i, x in enumerate(X):
             start = time.perf_counter()
             solver.update(q=-x)
@@ -221,12 +223,12 @@ def measure(scene: Scene, batch: int, device: str, checked: int, steps: int) -> 
     rows = []
     for mode in ("cold", "warm"):
         k = slice(0, 1) if mode == "cold" else slice(1, None)
-        eps, per_point = osqp_best(scene.polytope, A, sub[k] if mode == "cold" else sub, refs[k] if mode == "cold"
-                                   else refs, warm=mode == "warm")
+        seen = slice(0, 1) if mode == "cold" else slice(None)  # warm OSQP also solves the first set
+        eps, per_point = osqp_best(scene.polytope, A, sub[seen], refs[seen], warm=mode == "warm")
         results = ours["results"][k]
         violation = max(float(info.max_violation.max()) for _, info in results)
         distance = max(float(np.linalg.norm(y[:checked].numpy() - R, axis=1).max())
-                       for (y, _), R in zip(results, refs[k]))
+                       for (y, _), R in zip(results, refs[k], strict=True))
         target = TARGETS.get((device, mode)) if scene.name.startswith("synthetic") and batch >= 1024 else None
         rows.append(Row(scene.name, batch, mode, 1e3 * (ours[mode] + setup) / batch, violation, distance, eps,
                         1e3 * (per_point + osqp_setup / batch), target))
@@ -234,8 +236,8 @@ def measure(scene: Scene, batch: int, device: str, checked: int, steps: int) -> 
 
 
 def print_rows(rows: list[Row]) -> None:
-    print("| scene | batch | start | ours ms/proj | max violation | max dist to ref | OSQP eps | OSQP ms/proj "
-          "| OSQP/ours | target |")
+    print("| scene | batch | start | ours ms/proj | max violation | max dist to ref | OSQP eps "
+          "| OSQP ms/proj | OSQP/ours | target |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         target = f"≥ {r.target:g}× ({'met' if r.ratio >= r.target else 'missed'})" if r.target else ""
@@ -246,30 +248,35 @@ def print_rows(rows: list[Row]) -> None:
 def machine() -> str:
     try:
         lscpu = subprocess.run(["lscpu"], check=False, capture_output=True, text=True).stdout
-        model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name"))
+        model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines()
+                     if line.startswith("Model name"))
     except (OSError, StopIteration):
         model = platform.processor() or "unknown CPU"
-    return f"{model}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, osqp {osqp.__version__}"
+    return (f"{model}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+            f"osqp {osqp.__version__}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--quick", action="store_true", help="fewer scenes and batches; under a minute on 2 cores")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer scenes and batches; under a minute on 2 cores")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device visible to torch")
     batches = [1, 64] if args.quick else [1, 64, 1024] + ([8192] if args.device == "cuda" else [])
     checked, steps = (4, 1) if args.quick else (16, 2)
     print(f"# projection benchmark ({'quick' if args.quick else 'full'}), device {args.device}")
-    print(f"machine: {machine()}" + (f"; GPU {torch.cuda.get_device_name()}" if args.device == "cuda" else ""))
+    gpu = f"; GPU {torch.cuda.get_device_name()}" if args.device == "cuda" else ""
+    print(f"machine: {machine()}{gpu}")
     print(f"accuracy bar: max violation ≤ {MAX_VIOLATION:g} (scaled), distance to OSQP eps-1e-9 reference ≤ "
           f"{MAX_DISTANCE:g} on the first {checked} points of each batch\n")
-    scenes = bundled_scenes(args.quick) + [synthetic(8, 24)]
+    scenes = [*bundled_scenes(args.quick), synthetic(8, 24)]
     rows = []
     for scene in scenes:
         m, n = scene.polytope.shape
-        print(f"{scene.name}: {n} variables, {m} rows, {scene.polytope.A.values().numel()} nonzeros", flush=True)
+        nonzeros = scene.polytope.A.values().numel()
+        print(f"{scene.name}: {n} variables, {m} rows, {nonzeros} nonzeros", flush=True)
         for batch in batches:
             rows += measure(scene, batch, args.device, min(checked, batch), steps)
     print()

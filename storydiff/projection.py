@@ -19,8 +19,9 @@ from .polytope import Polytope
 from .projection_alm import AlmChunk, Settings
 from .projection_rows import ScaledRows, scaled_rows
 
-# Samples solved together on CPU: small enough that a chunk's work vectors stay in cache.
-CPU_CHUNK = 32
+# Samples solved together on CPU: as many as keep a `[rows, samples]` float32 work vector near
+# 4 MB (2**20 entries), so the conjugate-gradient vectors stay in cache (32 to 1024 samples).
+CPU_CHUNK_ENTRIES = 2**20
 # On GPUs memory bandwidth, not cache, is the limit: solve up to this many samples at once.
 GPU_CHUNK = 8192
 # The solver works to this share of tol: room for rounding a float32 result, and a margin that keeps
@@ -74,7 +75,8 @@ class ProjectionInfo:
 
 def _check_input(x: torch.Tensor, polytope: Polytope) -> None:
     if x.dim() != 2 or x.shape[1] != len(polytope.columns):
-        raise ValueError(f"x must be [batch, {len(polytope.columns)}] for this polytope, got {tuple(x.shape)}")
+        raise ValueError(f"x must be [batch, {len(polytope.columns)}] for this polytope, "
+                         f"got {tuple(x.shape)}")
     if x.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"x must be float32 or float64, got {x.dtype}")
     if not bool(torch.isfinite(x).all()):
@@ -104,7 +106,8 @@ def _row_report(rows: ScaledRows, Y: torch.Tensor, tol: float) -> tuple[torch.Te
     mask = torch.zeros(batch, rows.n_rows, dtype=torch.bool, device=Y.device)
     if rows.m == 0:
         return torch.zeros(batch, dtype=torch.float64, device=Y.device), mask
-    AY = rows.A64 @ Y
+    AY = torch.empty(rows.m, batch, dtype=torch.float64, device=Y.device)
+    torch.addmm(AY, rows.A64, Y, beta=0, out=AY)
     violation = (torch.clamp(rows.lower - AY, min=0) + torch.clamp(AY - rows.upper, min=0)).amax(dim=0)
     near = ((AY - rows.lower).abs() <= tol) | ((AY - rows.upper).abs() <= tol)
     mask[:, rows.kept] = near.T
@@ -114,13 +117,15 @@ def _row_report(rows: ScaledRows, Y: torch.Tensor, tol: float) -> tuple[torch.Te
 def _solve(rows: ScaledRows, X: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, rho: torch.Tensor,
            target: float, settings: Settings) -> dict[str, torch.Tensor]:
     """Run the solver chunk by chunk and stitch the per-sample results together."""
-    chunk = CPU_CHUNK if X.device.type == "cpu" else GPU_CHUNK
+    chunk = GPU_CHUNK
+    if X.device.type == "cpu":
+        chunk = max(32, min(1024, CPU_CHUNK_ENTRIES // max(rows.m, rows.n_columns)))
     parts = []
     for start in range(0, X.shape[1], chunk):
         cols = slice(start, start + chunk)
         parts.append(AlmChunk(rows, X[:, cols], y[:, cols], mu[:, cols], rho[cols], target, settings).run())
-    return {field: torch.cat([getattr(p, field) for p in parts], dim=-1)
-            for field in ("y", "dual", "rho", "newton", "cg", "converged")}
+    return {name: torch.cat([getattr(p, name) for p in parts], dim=-1)
+            for name in ("y", "dual", "rho", "newton", "cg", "converged")}
 
 
 def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | ProjectionState | None = None,
@@ -129,9 +134,9 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
 
     `y` has x's dtype and device. The solver works to tol/10 in float64, so that rounding
     a float32 result keeps every row of a unit-scale scene within `tol`;
-    `info.max_violation` is measured on the returned `y`. Raises ValueError if a row can be seen to be
-    unsatisfiable on its own; a polytope that is empty only through several rows
-    together comes back with `info.converged` False.
+    `info.max_violation` is measured on the returned `y`. Raises ValueError if a row
+    can be seen to be unsatisfiable on its own; a polytope that is empty only through
+    several rows together comes back with `info.converged` False.
     """
     _check_input(x, polytope)
     settings = settings or Settings()
@@ -144,13 +149,14 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
         none = torch.zeros(X.shape[1], dtype=torch.long, device=x.device)
         out = {"y": X.clone(), "dual": mu0, "rho": rho0, "newton": none, "cg": none,
                "converged": torch.ones(X.shape[1], dtype=torch.bool, device=x.device)}
-    y = out["y"].T.to(x.dtype)
+    y = out["y"].T.contiguous().to(x.dtype)
     Y = y.to(torch.float64).T
     violation, mask = _row_report(rows, Y, tol)
     info = ProjectionInfo(
         distance=torch.linalg.vector_norm(Y - X, dim=0), max_violation=violation, iterations=out["newton"],
         linear_iterations=out["cg"], converged=out["converged"], binding_mask=mask, names=polytope.names,
-        state=ProjectionState(y=out["y"], dual=out["dual"], rho=out["rho"], shape=(rows.n_rows, rows.n_columns, rows.m)),
+        state=ProjectionState(y=out["y"], dual=out["dual"], rho=out["rho"],
+                              shape=(rows.n_rows, rows.n_columns, rows.m)),
         rows=rows,
     )
     return y, info

@@ -119,8 +119,9 @@ class AlmChunk:
         self.newton = torch.zeros(b, dtype=torch.long, device=x.device)
         self.cg = torch.zeros_like(self.newton)
         self.last_pres = torch.full((b,), float("inf"), dtype=torch.float64, device=x.device)
+        converged = torch.zeros(b, dtype=torch.bool, device=x.device)
         self.out = ChunkResult(y=y.clone(), dual=mu.clone(), rho=rho.clone(), newton=self.newton.clone(),
-                               cg=self.cg.clone(), converged=torch.zeros(b, dtype=torch.bool, device=x.device))
+                               cg=self.cg.clone(), converged=converged)
 
     def _buf(self, name: str, size: str, dtype: torch.dtype = torch.float64) -> torch.Tensor:
         return self.pool(name, self.n if size == "n" else self.m, dtype)
@@ -151,13 +152,14 @@ class AlmChunk:
         R = self._buf("R", "m")
         D = R.to(torch.float32).sign_().abs_().mul_(self.rho.to(torch.float32).unsqueeze(0))
         rhs = self._buf("G", "n").to(torch.float32).neg_()
-        d, _ = conjugate_gradients(_NewtonMatrix(self.rows, D), rhs, self.settings.forcing, self.settings.max_cg,
-                                   self.cg)
+        d, _ = conjugate_gradients(_NewtonMatrix(self.rows, D), rhs, self.settings.forcing,
+                                   self.settings.max_cg, self.cg)
         step = self._buf("step", "n")
         step.copy_(d)
         return step
 
-    def _slope(self, t: torch.Tensor, dy: torch.Tensor, dd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _slope(self, t: torch.Tensor, dy: torch.Tensor,
+               dd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """φ'(t) and φ''(t) along the step: piecewise linear, so Newton on it is exact piece by piece."""
         W, V, T = self._buf("W", "m"), self._buf("V", "m"), self._buf("T", "m")
         torch.mul(V, t.unsqueeze(0), out=T)
@@ -216,8 +218,8 @@ class AlmChunk:
         mu, R = self._buf("mu", "m"), self._buf("R", "m")
         mu.copy_(torch.where(inner_done.unsqueeze(0), R, mu))
         stalled = inner_done & (pres > self.settings.stall * self.last_pres)
-        self.rho = torch.where(stalled, (self.rho * self.settings.rho_growth).clamp_max(self.settings.rho_max),
-                               self.rho)
+        raised = (self.rho * self.settings.rho_growth).clamp_max(self.settings.rho_max)
+        self.rho = torch.where(stalled, raised, self.rho)
         self.last_pres = torch.where(inner_done, pres, self.last_pres)
 
     def run(self) -> ChunkResult:

@@ -78,7 +78,8 @@ def build_scaled_rows(polytope: Polytope, device: torch.device) -> ScaledRows:
     return ScaledRows(
         A64=_csr(r, c, v, shape, device, torch.float64), AT64=_csr(c, r, v, shape_t, device, torch.float64),
         A32=_csr(r, c, v, shape, device, torch.float32), AT32=_csr(c, r, v, shape_t, device, torch.float32),
-        lower=(lo[kept] / norms[kept]).unsqueeze(1).to(device), upper=(hi[kept] / norms[kept]).unsqueeze(1).to(device),
+        lower=(lo[kept] / norms[kept]).unsqueeze(1).to(device),
+        upper=(hi[kept] / norms[kept]).unsqueeze(1).to(device),
         kept=kept.to(device), norms=norms[kept].to(device), n_rows=m, n_columns=n,
     )
 

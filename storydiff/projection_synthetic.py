@@ -38,8 +38,8 @@ class _Rows:
         """The rows as a Polytope, bounds widened by 1e-3 wherever `y0` would violate them."""
         m, n = len(self.names), len(layout)
         rows = np.repeat(np.arange(m), [len(c) for c in self.cols])
-        cols = np.concatenate([np.asarray(c, dtype=np.int64) for c in self.cols]) if m else np.zeros(0, np.int64)
-        vals = np.concatenate([np.asarray(v, dtype=np.float64) for v in self.vals]) if m else np.zeros(0)
+        cols = np.asarray([c for row in self.cols for c in row], dtype=np.int64)
+        vals = np.asarray([v for row in self.vals for v in row], dtype=np.float64)
         ay = np.bincount(rows, weights=vals * y0[cols], minlength=m)
         lower, upper = np.asarray(self.lower, dtype=np.float64), np.asarray(self.upper, dtype=np.float64)
         widen_lo, widen_hi = ay < lower, ay > upper
@@ -50,7 +50,8 @@ class _Rows:
                         upper=torch.from_numpy(upper), names=self.names, columns=layout.names)
 
 
-def _trajectory(rng: np.random.Generator, beats: int, size: int, lo: float, hi: float, step: float) -> np.ndarray:
+def _trajectory(rng: np.random.Generator, beats: int, size: int, lo: float, hi: float,
+                step: float) -> np.ndarray:
     """A random walk `[beats, size]` inside `[lo, hi]` with steps well under the volatility limit."""
     start = rng.uniform(lo + 0.1 * (hi - lo), hi - 0.4 * (hi - lo), size)
     walk = start + np.cumsum(rng.normal(0.0, step, (beats, size)), axis=0) - rng.normal(0.0, step, size)
@@ -79,7 +80,8 @@ def _character_rows(rows: _Rows, rng: np.random.Generator, layout: StateLayout, 
     beats = layout.beats
     items = [(layer, e) for layer in ("felt", "shown") for e in OCC_EMOTIONS] + [("mood", d) for d in PAD]
     items += [("stance", f"{o}.{s}") for o in layout.cast if o != character for s in STANCE]
-    caps = dict(zip(rng.choice(len(OCC_EMOTIONS), 3, replace=False).tolist(), rng.uniform(0.6, 0.9, 3)))
+    caps = dict(zip(rng.choice(len(OCC_EMOTIONS), 3, replace=False).tolist(), rng.uniform(0.6, 0.9, 3),
+                    strict=True))
     pad = rng.uniform(-0.7, 0.7, (len(OCC_EMOTIONS), len(PAD)))
     pull, band = rng.uniform(0.2, 0.5), rng.uniform(0.1, 0.3)
     display = rng.choice(len(OCC_EMOTIONS), 4, replace=False).tolist()
@@ -107,10 +109,11 @@ def _character_rows(rows: _Rows, rng: np.random.Generator, layout: StateLayout, 
             k = rng.uniform(0.3, 0.8)
             bound = (-np.inf, 0.0) if r % 2 == 0 else (0.0, np.inf)
             vals = [-k, 1.0] if r % 2 == 0 else [-1.0, 1.0]
-            rows.add(f"culture:synthetic.display.{OCC_EMOTIONS[e]}.public@{b + 1}", [felt, shown], vals, *bound)
+            name = f"culture:synthetic.display.{OCC_EMOTIONS[e]}.public@{b + 1}"
+            rows.add(name, [felt, shown], vals, *bound)
         for d, dim in enumerate(PAD):
             cols = [col("mood", dim, b)] + [col("felt", e, b) for e in OCC_EMOTIONS]
-            vals = [1.0] + (-pull * pad[:, d]).tolist()
+            vals = [1.0, *(-pull * pad[:, d]).tolist()]
             if b > 0:
                 cols.append(col("mood", dim, b - 1))
                 vals.append(-(1.0 - pull))
@@ -118,13 +121,14 @@ def _character_rows(rows: _Rows, rng: np.random.Generator, layout: StateLayout, 
     for event in range(3):
         b = int(rng.integers(beats))
         family = rng.choice(len(OCC_EMOTIONS), 3, replace=False)
-        rows.add(f"event:e{event}.{character}.family>=0.3@{b + 1}",
-                 [col("felt", OCC_EMOTIONS[e], b) for e in family], rng.uniform(0.3, 1.0, 3).tolist(), 0.3, np.inf)
+        cols = [col("felt", OCC_EMOTIONS[e], b) for e in family]
+        rows.add(f"event:e{event}.{character}.family>=0.3@{b + 1}", cols, rng.uniform(0.3, 1.0, 3).tolist(),
+                 0.3, np.inf)
 
 
 def _scene_rows(rows: _Rows, rng: np.random.Generator, layout: StateLayout, y0: np.ndarray) -> None:
     """Rows across characters (an empathy coupling per pair of neighbours in the cast) and pins."""
-    for a, b in zip(layout.cast, layout.cast[1:]):
+    for a, b in zip(layout.cast, layout.cast[1:], strict=False):
         beat = int(rng.integers(layout.beats))
         cols = [layout.column(a, "felt", "pity", beat), layout.column(b, "felt", "distress", beat)]
         rows.add(f"event:empathy.{a}.{b}@{beat + 1}", cols, [1.0, -0.5], -0.4, np.inf)

@@ -15,6 +15,7 @@ from screenplain.parsers import fountain as screenplain
 from screenplain.types import Action, Dialog, Slug
 from test_render import CHECKPOINT, library, make_scene
 
+from storydiff import fileio
 from storydiff.export import (
     FORMATS,
     export,
@@ -26,7 +27,6 @@ from storydiff.export import (
     to_json,
     write_atomic,
 )
-from storydiff import fileio
 from storydiff.export.emotionml import CATEGORY_SET, DIMENSION_SET, NS
 from storydiff.export.fountain import scene_heading
 from storydiff.models import Situation

@@ -42,7 +42,8 @@ def random_polytope(seed: int, n: int = 40, m: int = 80, equalities: int = 4) ->
     lower[one_sided[::2]] = -np.inf
     upper[one_sided[1::2]] = np.inf
     coo = A.tocoo()
-    At = torch.sparse_coo_tensor(torch.tensor(np.stack([coo.row, coo.col])), torch.tensor(coo.data), (m + 1, n))
+    indices = torch.tensor(np.stack([coo.row, coo.col]))
+    At = torch.sparse_coo_tensor(indices, torch.tensor(coo.data), (m + 1, n))
     polytope = Polytope(A=At.coalesce().to_sparse_csr(), lower=torch.tensor(lower), upper=torch.tensor(upper),
                         names=[f"row{i}" for i in range(m + 1)], columns=[f"v{j}" for j in range(n)])
     return polytope, y0
@@ -169,13 +170,15 @@ def test_batch_of_one_and_binding_names():
 def _tiny(A: list[list[float]], lower: list[float], upper: list[float]) -> Polytope:
     dense = torch.tensor(A, dtype=torch.float64).reshape(len(lower), -1)
     return Polytope(A=dense.to_sparse_csr(), lower=torch.tensor(lower, dtype=torch.float64),
-                    upper=torch.tensor(upper, dtype=torch.float64), names=[f"r{i}" for i in range(len(lower))],
+                    upper=torch.tensor(upper, dtype=torch.float64),
+                    names=[f"r{i}" for i in range(len(lower))],
                     columns=[f"c{j}" for j in range(dense.shape[1])])
 
 
 def test_polytope_without_rows_is_identity():
-    polytope = Polytope(A=torch.zeros(0, 3, dtype=torch.float64).to_sparse_csr(), lower=torch.zeros(0, dtype=torch.float64),
-                        upper=torch.zeros(0, dtype=torch.float64), names=[], columns=["a", "b", "c"])
+    none = torch.zeros(0, dtype=torch.float64)
+    polytope = Polytope(A=torch.zeros(0, 3, dtype=torch.float64).to_sparse_csr(), lower=none, upper=none,
+                        names=[], columns=["a", "b", "c"])
     x = torch.randn(4, 3, dtype=torch.float64)
     y, info = project(x, polytope)
     assert torch.equal(y, x) and info.binding == [] and info.distance.max() == 0

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..fileio import write_atomic
 from ..render import render_beat_sheet, render_beat_sheets
 from ..scene import Scene
-from ..fileio import write_atomic
 from .emotionml import from_emotionml, to_emotionml
 from .fountain import to_fountain
 from .ink import to_ink
