@@ -70,15 +70,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
     """Sample scenes of a situation (or a whole story) and print or write them."""
     from .export import export, write_atomic
     from .models import Story
+    from .progress import SampleProgress
 
     target, cast = _load_target(args.path, args.characters)
     engine = _engine(args)
+    story = isinstance(target, Story)
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    progress = SampleProgress(sys.stderr, args.n * len(target.scenes) if story else 1, args.steps) if show else None
     options = {"seed": args.seed, "steps": args.steps, "sampler": args.sampler, "guidance": args.guidance,
-               "project": not args.no_project}
-    if isinstance(target, Story):
-        scenes = [s for k in range(args.n) for s in engine.sample_story(target, cast, **{**options, "seed": args.seed + 1000 * k})]
-    else:
-        scenes = engine.sample(target, n=args.n, cast=cast, **options)
+               "project": not args.no_project, "progress": progress}
+    try:
+        if story:
+            scenes = [s for k in range(args.n) for s in engine.sample_story(target, cast, **{**options, "seed": args.seed + 1000 * k})]
+        else:
+            scenes = engine.sample(target, n=args.n, cast=cast, **options)
+    finally:
+        if progress is not None:
+            progress.close()
     text = export(scenes if len(scenes) > 1 else scenes[0], args.format)
     if args.output:
         write_atomic(args.output, text)
@@ -134,7 +142,8 @@ def cmd_learn(args: argparse.Namespace) -> int:
     from .checkpoint import default_checkpoint
     from .engine import pick_device
     from .text import read_text, stack_corpus, text_corpus
-    from .train import Shard, TrainOptions, make_trainer
+    from .shards import Shard
+    from .train import TrainOptions, make_trainer
 
     scenes = [scene for path in args.files for scene in read_text(path)]
     if not scenes:
@@ -201,6 +210,8 @@ COMMANDS: dict[str, Command] = {
         _arg("--checkpoint", default=None, help="a .safetensors checkpoint (default: the bundled one)"),
         _arg("--format", choices=("text", "json", "emotionml", "fountain", "ink"), default="text"),
         _arg("-o", "--output", default=None, help="write here (atomically) instead of printing"),
+        _arg("--progress", action=argparse.BooleanOptionalAction, default=None,
+             help="a progress bar on stderr (default: only when stderr is a terminal)"),
     )),
     "corpus": Command(cmd_corpus, "write a simulated training corpus", (
         _arg("--n", type=_positive, required=True, help="number of scenes"),

@@ -1,8 +1,8 @@
 """Simulated corpora on disk (`storydiff corpus`): safetensors shards of padded scenes and a JSON manifest.
 
 A shard holds `x` `[K, Cmax, Tmax, F]` float32, `mask` `[K, Cmax, Tmax, F]` (1 where a real variable
-lives) and every SceneCondition field stacked as `cond.<field>`, written and read by `train.save_shard`
-and `train.load_shard`, so the trainer reads simulated and real-text shards alike. Cmax and Tmax are
+lives) and every SceneCondition field stacked as `cond.<field>`, written and read by `shards.save_shard`
+and `shards.load_shard`, so the trainer reads simulated and real-text shards alike. Cmax and Tmax are
 the generator's largest cast and scene. Scene i is drawn from `numpy.random.default_rng([seed, i])`:
 shards are independent, so they are written one at a time (never the whole corpus in memory) or in
 parallel, and the bytes depend only on (seed, n, shard size, generator parameters).
@@ -27,6 +27,7 @@ import torch
 from . import __version__
 from .conditioning import SceneCondition, condition_from
 from .layout import DEFAULT_MAX_CHARACTERS, n_features
+from .shards import Shard, load_shard, save_shard
 from .simulator import (
     DEFAULT_CONFIG,
     PROJECTION_TOL,
@@ -35,7 +36,6 @@ from .simulator import (
     generate_scene,
     layout_for,
 )
-from .train import Shard, load_shard, save_shard
 from .vocab import OCC_EMOTIONS, PAD, STANCE
 
 CORPUS_VERSION = 1
@@ -159,7 +159,7 @@ def iterate_corpus(corpus_dir: Path | str) -> Iterator[tuple[torch.Tensor, torch
 
 
 def load_corpus(corpus_dir: Path | str) -> Shard:
-    """Every shard of a small corpus as one `train.Shard` (index it with `Shard.batch`)."""
+    """Every shard of a small corpus as one `shards.Shard` (index it with `Shard.batch`)."""
     parts = list(iterate_corpus(corpus_dir))
     cond = {f.name: torch.cat([getattr(c, f.name) for _, _, c in parts]) for f in fields(SceneCondition)}
     x, mask = (torch.cat([part[k] for part in parts]) for k in (0, 1))

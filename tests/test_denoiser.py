@@ -5,7 +5,8 @@ import torch
 
 from storydiff.conditioning import SceneCondition
 from storydiff.denoiser import Denoiser, DenoiserConfig
-from storydiff.train import Shard, Trainer, TrainOptions
+from storydiff.shards import Shard
+from storydiff.train import Trainer, TrainOptions
 
 C, T = 2, 4
 

@@ -1,0 +1,53 @@
+"""Corpus shards: one safetensors file of scenes, observed-variable masks and conditions.
+
+`x` is `[K, C, T, F]`, `mask` marks the observed variables (what the loss sees) and every
+SceneCondition field is stored as `cond.<field>` — what `storydiff corpus` and the real-text
+builder both write and the trainer reads.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+
+from .conditioning import SceneCondition
+
+
+@dataclass
+class Shard:
+    x: torch.Tensor
+    mask: torch.Tensor
+    cond: SceneCondition
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def batch(self, index: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, SceneCondition]:
+        cond = SceneCondition(**{f.name: getattr(self.cond, f.name)[index] for f in fields(SceneCondition)})
+        return self.x[index].to(device), self.mask[index].to(device, torch.float32), cond.to(device)
+
+
+def load_shard(path: Path | str) -> Shard:
+    from safetensors.torch import load_file
+
+    t = load_file(str(path))
+    cond = SceneCondition(**{f.name: t[f"cond.{f.name}"].float() for f in fields(SceneCondition)})
+    return Shard(t["x"].float(), t["mask"].bool(), cond)
+
+
+def save_shard(path: Path | str, x: torch.Tensor, mask: torch.Tensor, cond: SceneCondition) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {"x": x.float().contiguous(), "mask": mask.to(torch.uint8).contiguous()}
+    tensors |= {f"cond.{f.name}": getattr(cond, f.name).float().contiguous() for f in fields(SceneCondition)}
+    save_file(tensors, str(path))
+
+
+def shard_files(paths: Iterable[Path | str]) -> list[Path]:
+    """Shards named directly, or every `*.safetensors` in the given folders."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        out += sorted(p.glob("*.safetensors")) if p.is_dir() else [p]
+    return out
