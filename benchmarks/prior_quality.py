@@ -18,19 +18,10 @@ import time
 
 import numpy as np
 import torch
+from heldout import held_out_scene, transitions
 
 from storydiff.engine import Engine
-from storydiff.layout import MOOD
 from storydiff.metrics import energy_distance, memorisation_ratio, shuffle_beats
-from storydiff.simulator import generate_scene
-
-HELD_OUT_SEED = 987_654  # never used for a training corpus
-
-
-def transitions(x: torch.Tensor, characters: int, beats: int) -> torch.Tensor:
-    """`[C, T, F]` → `[C·(T−1), 94]` consecutive-beat pairs of felt | shown | mood."""
-    tokens = x[:characters, :beats, : MOOD.stop]
-    return torch.cat([tokens[:, :-1], tokens[:, 1:]], dim=-1).reshape(-1, 2 * MOOD.stop)
 
 
 def main() -> None:
@@ -46,7 +37,7 @@ def main() -> None:
     held, projected, raw, violations = [], [], [], []
     began = time.perf_counter()
     for k in range(args.n):
-        cast, situation, x = generate_scene(np.random.default_rng([HELD_OUT_SEED, k]))
+        cast, situation, x = held_out_scene(k)
         C, T = len(situation.cast), situation.beats
         held.append(transitions(x, C, T))
         run = engine.prepare(situation, cast=cast, seed=k, steps=args.steps, sampler=args.sampler)

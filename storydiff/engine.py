@@ -1,7 +1,7 @@
 """The facade users call: load a checkpoint, then sample or step through scenes (DESIGN §6, §8)."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,18 +133,21 @@ class Engine:
             s = torch.full((x.shape[0],), sigma, device=x.device)
             d = self.model(x, s, cond)
             if run.guidance != 1.0:
-                d = self.model(x, s, null) + run.guidance * (d - self.model(x, s, null))
+                u = self.model(x, s, null)
+                d = u + run.guidance * (d - u)
             return _apply(d * mask, known, run.layout)
 
         return denoise
 
     def sample(self, situation: Situation, n: int = 1, seed: int = 0, steps: int = DEFAULT_STEPS,
-               sampler: str = DEFAULT_SAMPLER, project: bool = True, **options) -> list[Scene]:
-        """n scenes of one situation in one batched pass."""
+               sampler: str = DEFAULT_SAMPLER, project: bool = True,
+               progress: Callable[[Step], None] | None = None, **options) -> list[Scene]:
+        """n scenes of one situation in one batched pass; `progress` is called after every step."""
         run = self.prepare(situation, n=n, seed=seed, steps=steps, sampler=sampler, project=project, **options)
         last = None
         for last in self.denoise(run):
-            pass
+            if progress is not None:
+                progress(last)
         return self.scenes(run, last)
 
     def scenes(self, run: Run, step: Step) -> list[Scene]:

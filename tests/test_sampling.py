@@ -12,7 +12,8 @@ from storydiff.denoiser import Denoiser, DenoiserConfig
 from storydiff.engine import Engine
 from storydiff.errors import StorydiffError
 from storydiff.models import Pin
-from storydiff.sampling import SAMPLERS, ddim_sigmas, karras_sigmas, network_evaluations
+from storydiff.progress import SampleProgress
+from storydiff.sampling import SAMPLERS, ddim_sigmas, karras_sigmas, network_evaluations, tolerance
 
 LIBRARY = Path(__file__).resolve().parents[1] / "characters"
 
@@ -70,17 +71,27 @@ def test_same_seed_same_scene_bit_for_bit(engine, storm):
     assert a[0].vector() != c[0].vector()
 
 
-@pytest.mark.parametrize("sampler", ["heun", "pyuan"])
+@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
 def test_resume_without_edits_gives_the_uninterrupted_scene(engine, storm, sampler):
-    run = engine.prepare(storm, n=2, seed=3, steps=6, sampler=sampler)
+    options = {"n": 2, "seed": 3, "steps": 6, "sampler": sampler}
+    run = engine.prepare(storm, **options)
     straight = final(engine, run)
     paused = None
     for step in engine.denoise(run):
         if step.index == 2:
             paused = step
             break
-    resumed = final(engine, run, resume=paused)
-    assert torch.equal(resumed.projected, straight.projected)
+    assert torch.equal(final(engine, run, resume=paused).projected, straight.projected)
+    # from the situation: the resumed run compiles its polytope afresh and re-projects
+    recompiled = final(engine, storm, resume=paused, **options)
+    assert torch.equal(recompiled.projected, straight.projected) and torch.equal(recompiled.x_t, straight.x_t)
+
+
+def test_tolerance_is_loose_early_and_exact_on_the_last_step():
+    tols = [tolerance(i, 8) for i in range(8)]
+    assert tols[0] == pytest.approx(1e-3) and tols[-1] == 1e-6
+    assert all(a > b for a, b in pairwise(tols))
+    assert tolerance(0, 1) == 1e-6  # a one-step run is all last step
 
 
 def test_edit_is_kept_and_scene_stays_feasible(engine, storm):
@@ -101,6 +112,55 @@ def test_pins_are_honoured_exactly(engine, storm):
     scene = engine.sample(storm, n=1, seed=2, steps=5, pins=pins)[0]
     assert scene.cell("ilan", 4).felt["fear"] >= 0.6 - 1e-6
     assert scene.cell("mara", 6).mood["pleasure"] == pytest.approx(-0.3, abs=1e-6)
+
+
+def test_pin_added_on_resume_is_honoured_exactly(engine, storm):
+    options = {"n": 2, "seed": 4, "steps": 6}
+    paused = next(s for s in engine.denoise(storm, **options) if s.index == 2)
+    pin = Pin(var="mara.felt.fear@5", equal=0.35)
+    run = engine.prepare(storm, pins=[pin], **options)
+    flat = run.layout.flatten(final(engine, storm, resume=paused, pins=[pin], **options).projected.double())
+    assert torch.allclose(flat[:, run.layout.index(pin.var)], torch.full((2,), 0.35, dtype=torch.float64), atol=1e-6)
+    assert float(run.polytope.violation(flat).max()) <= 1e-6
+
+
+def test_guidance_strength_changes_the_scene_and_it_stays_feasible(engine, storm):
+    runs = {w: engine.prepare(storm, n=2, seed=6, steps=4, guidance=w) for w in (1.0, 3.0)}
+    flats = {w: run.layout.flatten(final(engine, run).projected.double()) for w, run in runs.items()}
+    assert not torch.allclose(flats[1.0], flats[3.0], atol=1e-4)
+    assert all(float(runs[w].polytope.violation(f).max()) <= 1e-6 for w, f in flats.items())
+
+
+def test_batched_scenes_differ_from_one_another(engine, storm):
+    a, b, c = engine.sample(storm, n=3, seed=9, steps=3)
+    assert a.vector() != b.vector() != c.vector() and a.vector() != c.vector()
+
+
+def test_story_carries_stance_over_and_reports_progress_per_scene(engine):
+    import io
+
+    from storydiff.affect import STANCE_STEP
+    from storydiff.engine import carry_over
+
+    cast = storydiff.load_characters(LIBRARY)
+    story = storydiff.load_story(next((LIBRARY / "stories").glob("*.story.xml")), cast)
+    stream = io.StringIO()
+    bar = SampleProgress(stream, len(story.scenes), steps=2)
+    scenes = engine.sample_story(story, cast, seed=1, steps=2, progress=bar)
+    bar.close()
+    assert len(scenes) == len(story.scenes)
+    checked = 0
+    for (before, after), part in zip(pairwise(scenes), story.scenes[1:]):
+        if "stance" not in part.carry:
+            continue
+        for name, value in carry_over(before, ["stance"]).items():
+            character, _, other, item = name.split(".")
+            if character in after.cast and other in after.cast:
+                assert abs(after.cell(character, 1).stance[other][item] - value) <= STANCE_STEP + 1e-6, name
+                checked += 1
+    assert checked > 0
+    out = stream.getvalue()
+    assert f"scene {len(story.scenes)}/{len(story.scenes)}" in out and out.endswith("2/2 steps\n")
 
 
 def test_infeasible_pin_fails_before_sampling_with_the_conflict_named(engine, storm):
@@ -129,3 +189,19 @@ def test_sample_command_writes_json_and_refuses_bad_input(tmp_path, capsys):
     assert main(["sample", situation, "--sampler", "rk45"]) == 2
     err = capsys.readouterr().err
     assert "must be at least 1" in err and "no such file" in err and "Traceback" not in err
+
+
+def test_progress_goes_to_stderr_and_leaves_stdout_alone(capsys):
+    from storydiff.cli import main
+
+    situation = str(LIBRARY / "situations" / "storm.situation.xml")
+    argv = ["sample", situation, "--steps", "3", "--seed", "1", "--format", "json"]
+    assert main([*argv, "--no-progress"]) == 0
+    quiet = capsys.readouterr()
+    assert main([*argv, "--progress"]) == 0
+    shown = capsys.readouterr()
+    assert main(argv) == 0  # stderr is not a terminal here: no bar by default
+    default = capsys.readouterr()
+    assert shown.out == quiet.out == default.out
+    assert quiet.err == default.err == ""
+    assert "3/3 steps" in shown.err and shown.err.endswith("\n") and "[" in shown.err
