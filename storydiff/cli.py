@@ -160,6 +160,17 @@ def cmd_learn(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tui(args: argparse.Namespace) -> int:
+    """Draft in the terminal: watch a scene denoise, pause, inspect, pin, resume, export (DESIGN §9)."""
+    from .tui.app import StorydiffApp
+
+    app = StorydiffApp(_engine(args), args.path, characters=args.characters, draft_path=args.draft, seed=args.seed,
+                       steps=args.steps, sampler=args.sampler, guidance=args.guidance, paused=args.paused,
+                       pace=args.pace)
+    app.run()
+    return app.return_code or 0
+
+
 def _progress(step: int, total: int, loss: float) -> None:
     """A one-line progress bar on stderr."""
     done = int(30 * step / total)
@@ -243,6 +254,22 @@ COMMANDS: dict[str, Command] = {
         _arg("--resume", default=None, help="continue this run exactly (reads its .train.pt)"),
         _SEED,
         _DEVICE,
+    )),
+    "tui": Command(cmd_tui, "draft a scene in the terminal: watch it denoise, pin values, export", (
+        _arg("path", nargs="?", default=None, metavar="SITUATION_OR_STORY_OR_DRAFT",
+             help="a .situation.xml, .story.xml or .draft.json (default: the bundled example)"),
+        _CHARACTERS,
+        _arg("--draft", default=None, metavar="FILE",
+             help="where the draft is autosaved (default: NAME.draft.json beside the situation, "
+                  "or in this folder for the bundled examples)"),
+        _SEED,
+        _arg("--steps", type=_positive, default=12, help="sampler steps"),
+        _arg("--sampler", choices=("euler", "heun", "ddim", "pyuan"), default="heun"),
+        _arg("--guidance", type=float, default=1.0, help="classifier-free guidance strength (1 = none)"),
+        _arg("--paused", action="store_true", help="open paused (space starts denoising)"),
+        _arg("--pace", type=float, default=0.2, metavar="SECONDS", help="least time between steps, to watch"),
+        _DEVICE,
+        _arg("--checkpoint", default=None, help="a .safetensors checkpoint (default: the bundled one)"),
     )),
     "validate": Command(cmd_validate, "check character, culture, situation and story files", (
         _arg("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)"),

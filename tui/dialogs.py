@@ -1,0 +1,164 @@
+"""Modal dialogs: a form that checks what was typed before it closes, an error report, and export.
+
+A form's `check` does the work (pin, edit, open…) and returns a message when it
+cannot: the message appears under the inputs and the dialog stays open, so a
+typo or an infeasible pin costs nothing.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
+
+EXTENSIONS = {"text": ".txt", "json": ".json", "emotionml": ".emotionml", "fountain": ".fountain", "ink": ".ink"}
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    label: str
+    value: str = ""
+    placeholder: str = ""
+
+
+class FormDialog(ModalScreen[bool]):
+    """Inputs and an inline message; closes with True only once `check(values)` returns None."""
+
+    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, fields: list[Field], check: Callable[[dict[str, str]], str | None],
+                 hint: str = "", action: str = "OK"):
+        super().__init__()
+        self.title_text, self.fields, self.check, self.hint, self.action = title, fields, check, hint, action
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            for field in self.fields:
+                yield Label(field.label, classes="field-label")
+                yield Input(field.value, placeholder=field.placeholder, id=f"field-{field.key}")
+            if self.hint:
+                yield Static(self.hint, classes="hint")
+            yield Static("", id="message", classes="message")
+            with Horizontal(classes="buttons"):
+                yield Button(self.action, variant="primary", id="ok")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(f"#field-{self.fields[-1].key}", Input).focus()
+
+    def values(self) -> dict[str, str]:
+        return {f.key: self.query_one(f"#field-{f.key}", Input).value for f in self.fields}
+
+    def submit(self) -> None:
+        problem = self.check(self.values())
+        message = self.query_one("#message", Static)
+        if problem:
+            message.update(problem)
+            message.add_class("error")
+        else:
+            self.dismiss(True)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "ok":
+            self.submit()
+        else:
+            self.dismiss(False)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class ErrorDialog(ModalScreen[None]):
+    """Problems in files, one `file:line:col: error: message` per line; the app carries on behind it."""
+
+    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "close", "Close"), Binding("enter", "close", "Close")]
+
+    def __init__(self, title: str, text: str):
+        super().__init__()
+        self.title_text, self.text = title, text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog error-dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.text, id="problems", classes="problems")
+            with Horizontal(classes="buttons"):
+                yield Button("OK", variant="primary", id="ok")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class ExportDialog(ModalScreen[bool]):
+    """Pick a format and a file; `write(fmt, path)` writes it or returns what went wrong."""
+
+    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, stem: Path, write: Callable[[str, Path], str | None], fmt: str = "fountain"):
+        super().__init__()
+        self.stem, self.write, self.fmt = stem, write, fmt
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Export", classes="dialog-title")
+            with RadioSet(id="formats"):
+                for fmt in EXTENSIONS:
+                    yield RadioButton(fmt, value=fmt == self.fmt, name=fmt)
+            yield Label("File", classes="field-label")
+            yield Input(str(self.stem.with_name(self.stem.name + EXTENSIONS[self.fmt])), id="path")
+            yield Static("enter writes the file (atomically)", classes="hint")
+            yield Static("", id="message", classes="message")
+            with Horizontal(classes="buttons"):
+                yield Button("Export", variant="primary", id="ok")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#path", Input).focus()
+
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        self.fmt = event.pressed.name or self.fmt
+        path = self.query_one("#path", Input)
+        current = Path(path.value)
+        stem = current.name
+        for ext in EXTENSIONS.values():
+            stem = stem.removesuffix(ext)
+        path.value = str(current.with_name(stem + EXTENSIONS[self.fmt]))
+
+    def submit(self) -> None:
+        problem = self.write(self.fmt, Path(self.query_one("#path", Input).value))
+        if problem:
+            message = self.query_one("#message", Static)
+            message.update(problem)
+            message.add_class("error")
+        else:
+            self.dismiss(True)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "ok":
+            self.submit()
+        else:
+            self.dismiss(False)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
