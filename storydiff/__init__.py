@@ -28,9 +28,13 @@ _LAZY: dict[str, str] = {
     "Step": "sampling",
     "Pin": "models",
     "Event": "models",
+    "Appraisal": "models",
     "StorydiffError": "errors",
     "project": "projection",
     "ProjectionInfo": "projection",
+    "Agent": "agent",
+    "Beat": "agent",
+    "Pool": "pool",
 }
 
 

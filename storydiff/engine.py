@@ -1,9 +1,10 @@
 """The facade users call: load a checkpoint, then sample or step through scenes (DESIGN §6, §8)."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -17,6 +18,10 @@ from .models import Cast, Pin, Situation, Story
 from .polytope import Polytope
 from .sampling import SAMPLERS, Projected, Step, sigmas_for, tolerance
 from .scene import Provenance, Scene
+
+if TYPE_CHECKING:
+    from .agent import Agent
+    from .pool import Pool
 
 DEFAULT_SAMPLER = "heun"
 DEFAULT_STEPS = 12
@@ -167,6 +172,18 @@ class Engine:
             previous = carry_over(scenes[-1], part.carry) if scenes else None
             scenes += self.sample(situation, n=1, seed=seed + k, cast=cast, previous=previous, **options)
         return scenes
+
+    def agent(self, situation: Situation, seed: int = 0, **options) -> Agent:
+        """A live scene for a game, stepped beat by beat (storydiff.agent.Agent for the options)."""
+        from .agent import Agent
+
+        return Agent(self, situation, seed=seed, **options)
+
+    def pool(self, agents: Iterable[Agent]) -> Pool:
+        """Agents stepped together: one batched network call and one projection per beat."""
+        from .pool import Pool
+
+        return Pool(agents)
 
 
 def carry_over(scene: Scene, carry: list[str]) -> dict[str, float]:

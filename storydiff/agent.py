@@ -1,0 +1,610 @@
+"""Online agents for games: one live scene, its whole cast, stepped beat by beat (DESIGN §2, §8, §10).
+
+`agent.next_beat()` samples only what is still open. The beats already played are known
+values: the denoiser sees them (inpainted into every clean-scene estimate, so the sampler
+moves the noisy state toward them as it would toward any pinned value), and the constraint
+set treats them as constants. The rows of a window (the situation's rules over the beats
+still open, plus the last played beat for the rules that span two beats) are compiled once
+per window shape and cached; per beat only the bounds move, by the known part of each row
+(`lower − A_fixed·y_fixed ≤ A_free·y_free ≤ upper − A_fixed·y_fixed`), so the projection
+solves for the open beats alone.
+
+The network sees a window of at most `window` beats: while the situation lasts, it runs to
+the situation's last beat (so the next beat is sampled knowing what is scripted and pinned
+later, and can still reach it); past that, open-ended play, it ends at the next beat and
+slides, the earlier beats inpainted. Events and pins may be scheduled up to `window − 2`
+beats ahead, where the window can see them.
+
+Every call validates before it changes anything: an unknown character, an appraisal out of
+range, or an event or pin that no continuation of the beats played can honour raises
+`StorydiffError` (naming the conflicting rows) and leaves the agent as it was.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import torch
+from pydantic import BaseModel, Field
+
+from . import __version__
+from .conditioning import SceneCondition, condition_from
+from .errors import StorydiffError
+from .fileio import write_atomic
+from .layout import FELT, MOOD, SHOWN, StateLayout, parse_variable
+from .models import Cast, Event, Pin, Situation
+from .polytope import Polytope
+from .sampling import SAMPLERS, Projected, sigmas_for
+from .scene import SUBTEXT_THRESHOLD, CharacterBeat, Subtext, choose_behaviour
+from .vocab import OCC_EMOTIONS, PAD, STANCE
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+DEFAULT_WINDOW = 16
+# Euler with 4 steps, projecting the final estimate: within the default sampler's spread on
+# the agents benchmark (benchmarks/RESULTS.md), at a fifth of its cost.
+AGENT_SAMPLER = "euler"
+AGENT_STEPS = 4
+AGENT_TOL = 1e-6
+SAVE_FORMAT = "storydiff-agent/1"
+_CACHE_SIZE = 32
+_BEATS = re.compile(r"@(\d+)(?:-(\d+))?$")
+
+
+class Beat(BaseModel):
+    """One played beat: every cast member's felt, shown, mood, stance and behaviour (beats from 1)."""
+
+    beat: int
+    events: list[str] = Field(default_factory=list)
+    cells: list[CharacterBeat]
+
+    def cell(self, character: str) -> CharacterBeat:
+        for cell in self.cells:
+            if cell.character == character:
+                return cell
+        raise KeyError(f"no character {character!r} in this beat ({', '.join(c.character for c in self.cells)})")
+
+
+@dataclass
+class _Window:
+    """A compiled constraint window reduced to its open columns; bounds move with the known values."""
+
+    A_free: torch.Tensor     # [rows, open columns] CSR float64
+    A_fixed: torch.Tensor    # [rows, known columns] CSR float64
+    lower: torch.Tensor      # [rows] before the known part is moved over
+    upper: torch.Tensor
+    names: list[str]         # row names, beats relative to the window (shift by `offset` to read)
+    columns: list[str]
+    free_pos: torch.Tensor   # open columns' positions in the flat network window [C·L·F]
+    fixed_pos: torch.Tensor  # known columns' positions there
+
+
+@dataclass
+class _Plan:
+    """What one agent contributes to one beat: noise from its own generator, window, rows."""
+
+    agent: Agent
+    beat: int          # the beat being sampled, from 1
+    start: int         # the network window's first beat
+    length: int        # its number of beats
+    condition: SceneCondition
+    known: torch.Tensor  # [C, known beats, F]
+    noise: torch.Tensor  # [C, L, F], unit variance
+    window: _Window
+    polytope: Polytope
+    offset: int        # absolute beat = window-relative beat + offset
+    rng: torch.Tensor  # generator state before the draw, restored if the beat fails
+
+
+def shift_beats(name: str, offset: int) -> str:
+    """`mara.volatility.felt.joy@1-2` with offset 4 → `…@5-6`; names without a beat unchanged."""
+    m = _BEATS.search(name)
+    if not m or offset == 0:
+        return name
+    beats = str(int(m[1]) + offset) + (f"-{int(m[2]) + offset}" if m[2] else "")
+    return name[: m.start()] + "@" + beats
+
+
+class Agent:
+    """A live scene for a game: `observe(event)`, `next_beat()`, `state`, `history`, `save()`/`load()`."""
+
+    def __init__(self, engine: Engine, situation: Situation, *, cast: Cast | None = None, seed: int = 0,
+                 window: int = DEFAULT_WINDOW, sampler: str = AGENT_SAMPLER, steps: int = AGENT_STEPS,
+                 project: Literal["final", "every"] = "final", previous: Mapping[str, float] | None = None,
+                 history_limit: int | None = None, pins: Sequence[Pin] = ()):
+        cast = cast or situation.library
+        if cast is None:
+            raise StorydiffError(f"situation {situation.id!r} has no cast loaded; pass cast= or load it with "
+                                 "storydiff.load_situation(path, cast)")
+        missing = [c for c in situation.cast if c not in cast]
+        if missing:
+            raise StorydiffError(f"no character file for {', '.join(missing)}")
+        if sampler not in SAMPLERS:
+            raise StorydiffError(f"unknown sampler {sampler!r}; use one of: {', '.join(SAMPLERS)}")
+        cfg = engine.model.config
+        if not 2 <= window <= cfg.max_beats:
+            raise StorydiffError(f"window must be 2-{cfg.max_beats} beats (this checkpoint's longest scene), "
+                                 f"got {window}")
+        if steps < 1:
+            raise StorydiffError("steps must be at least 1")
+        if project not in ("final", "every"):
+            raise StorydiffError(f"project must be 'final' or 'every', got {project!r}")
+        if history_limit is not None and history_limit < 1:
+            raise StorydiffError("history_limit must be at least 1")
+        self.engine, self.cast, self.situation = engine, cast, situation.model_copy(update={"library": cast})
+        self.seed, self.window, self.sampler, self.steps, self.project = seed, window, sampler, steps, project
+        self.history_limit = history_limit
+        self.previous = dict(previous or {})
+        self._layout = StateLayout(situation.cast, 1, cfg.max_characters)
+        self._sigmas = sigmas_for(sampler, steps, cfg.sigma_min, cfg.sigma_max)
+        self._generator = torch.Generator().manual_seed(seed)
+        self._values = torch.zeros(len(situation.cast), 0, self._layout.features)
+        self._first = 1  # absolute beat of _values[:, 0]
+        self._events: list[Event] = []
+        self._pins: list[Pin] = []
+        self._history: list[Beat] = []
+        self._cache: OrderedDict[tuple, _Window] = OrderedDict()
+        self._masks: dict[int, torch.Tensor] = {}
+        self._check_situation()
+        for pin in pins:
+            self.pin(pin)
+
+    # -- what a game reads --------------------------------------------------------------------
+    @property
+    def cast_ids(self) -> list[str]:
+        return list(self.situation.cast)
+
+    @property
+    def beat(self) -> int:
+        """Beats played so far."""
+        return self._first - 1 + self._values.shape[1]
+
+    @property
+    def state(self) -> dict[str, CharacterBeat]:
+        """Each character's latest beat (empty before the first)."""
+        return {c.character: c for c in self._history[-1].cells} if self._history else {}
+
+    @property
+    def history(self) -> list[Beat]:
+        """The beats played (the last `history_limit` when one is set), oldest first."""
+        return list(self._history)
+
+    @property
+    def pending(self) -> list[Event]:
+        """Events observed for beats not played yet."""
+        return [e for e in self._events if e.beat > self.beat]
+
+    # -- what a game does ---------------------------------------------------------------------
+    def observe(self, event: Event, at: int | None = None) -> None:
+        """Something happens: at the next beat, or at beat `at` (up to `window − 2` beats ahead).
+
+        The event's own `beat` is replaced by the beat it happens at. Raises StorydiffError, and
+        changes nothing, for an unknown character, a value out of range, or an event that no
+        continuation of the beats played can honour.
+        """
+        if not isinstance(event, Event):
+            raise StorydiffError(f"observe() takes a storydiff.Event, got {type(event).__name__}")
+        beat = self._schedule(at, f"event {event.id!r}")
+        self._check_event(event)
+        event = event.model_copy(update={"beat": beat}, deep=True)
+        self._check_feasible(events=[*self._events, event], pins=self._pins, what=f"event {event.id!r}")
+        self._events.append(event)
+
+    def pin(self, pin: Pin) -> None:
+        """An author's keyframe on a beat not played yet, e.g. `Pin(var="mara.felt.anger@12", min=0.5)`."""
+        if not isinstance(pin, Pin):
+            raise StorydiffError(f"pin() takes a storydiff.Pin, got {type(pin).__name__}")
+        try:
+            var = parse_variable(pin.var)
+        except ValueError as e:
+            raise StorydiffError(str(e)) from None
+        if var.character not in self.situation.cast or (var.other and var.other not in self.situation.cast):
+            raise StorydiffError(f"pin {pin.var!r} names a character not in the cast ({', '.join(self.cast_ids)})")
+        self._schedule(var.beat, f"pin {pin.var!r}")
+        lo, hi = pin.bounds
+        if any(isinstance(v, float) and math.isnan(v) for v in (lo, hi)) or lo > hi:
+            raise StorydiffError(f"pin {pin.var!r}: its lower bound {lo:g} is above its upper bound {hi:g}")
+        pin = pin.model_copy(update={"var": str(var)})
+        self._check_feasible(events=self._events, pins=[*self._pins, pin], what=f"pin {pin.var!r}")
+        self._pins.append(pin)
+
+    def next_beat(self) -> Beat:
+        """Sample the next beat for the whole cast, given everything played and observed so far."""
+        return step_agents([self])[0]
+
+    # -- save files ---------------------------------------------------------------------------
+    def save(self, path: str | Path | None = None) -> bytes | Path:
+        """The agent as JSON (cast, situation, beats played, events, RNG state): bytes, or written atomically."""
+        data = json.dumps(self._dump(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return data if path is None else write_atomic(path, data)
+
+    @classmethod
+    def load(cls, source: bytes | str | Path, engine: Engine) -> Agent:
+        """An agent from `save()`'s bytes or file; it continues exactly where the saved one was."""
+        raw = source if isinstance(source, bytes) else Path(source).read_bytes()
+        try:
+            data = json.loads(raw)
+            if data.get("format") != SAVE_FORMAT:
+                raise StorydiffError(f"not a storydiff agent save (format {data.get('format')!r})")
+            cast = Cast.model_validate(data["cast"])
+            situation = Situation.model_validate(data["situation"])
+            o = data["options"]
+            agent = cls(engine, situation, cast=cast, seed=o["seed"], window=o["window"], sampler=o["sampler"],
+                        steps=o["steps"], project=o["project"], previous=data["previous"],
+                        history_limit=o["history_limit"])
+            agent._restore(data)
+        except StorydiffError:
+            raise
+        except (ValueError, KeyError, TypeError, RuntimeError) as e:
+            raise StorydiffError(f"cannot read agent save: {e}") from None
+        return agent
+
+    def _dump(self) -> dict:
+        return {
+            "format": SAVE_FORMAT, "storydiff": __version__, "checkpoint": self.engine.checkpoint,
+            "cast": {"characters": {c: self.cast[c].model_dump(mode="json") for c in self.situation.cast},
+                     "cultures": {k: v.model_dump(mode="json") for k, v in self.cast.cultures.items()
+                                  if any(self.cast[c].culture == k for c in self.situation.cast)}},
+            "situation": self.situation.model_dump(mode="json"),
+            "options": {"seed": self.seed, "window": self.window, "sampler": self.sampler, "steps": self.steps,
+                        "project": self.project, "history_limit": self.history_limit},
+            "previous": self.previous,
+            "first": self._first,
+            "values": self._layout.flatten(self._values.transpose(0, 1).reshape(-1, *self._layout.shape))
+                      .tolist() if self._values.shape[1] else [],
+            "history": [b.model_dump(mode="json") for b in self._history],
+            "events": [e.model_dump(mode="json") for e in self._events],
+            "pins": [p.model_dump(mode="json") for p in self._pins],
+            "rng": base64.b64encode(self._generator.get_state().numpy().tobytes()).decode("ascii"),
+        }
+
+    def _restore(self, data: dict) -> None:
+        self._first = int(data["first"])
+        values = torch.tensor(data["values"], dtype=torch.float32).reshape(-1, len(self._layout))
+        beats = self._layout.unflatten(values) if values.shape[0] else torch.zeros(0, *self._layout.shape)
+        self._values = beats[:, :, 0].transpose(0, 1).contiguous()  # [C, T, F]
+        self._history = [Beat.model_validate(b) for b in data["history"]]
+        self._events = [Event.model_validate(e) for e in data["events"]]
+        self._pins = [Pin.model_validate(p) for p in data["pins"]]
+        rng = torch.frombuffer(bytearray(base64.b64decode(data["rng"])), dtype=torch.uint8)
+        self._generator.set_state(rng.clone())
+
+    # -- validation ---------------------------------------------------------------------------
+    def _check_situation(self) -> None:
+        from .feasibility import explain_infeasible
+
+        problems = explain_infeasible(self.cast, self.situation, previous=self.previous or None)
+        if problems:
+            raise StorydiffError("; ".join(str(p) for p in problems))
+
+    def _schedule(self, at: int | None, what: str) -> int:
+        nxt = self.beat + 1
+        if at is None:
+            return nxt
+        if isinstance(at, bool) or not isinstance(at, int) or not nxt <= at <= nxt + self.window - 2:
+            raise StorydiffError(f"{what}: beat {at!r} is not open; the next beat is {nxt} and the window "
+                                 f"sees up to beat {nxt + self.window - 2}")
+        return at
+
+    def _check_event(self, event: Event) -> None:
+        cast = self.situation.cast
+        for attribute in ("agent", "target"):
+            name = getattr(event, attribute)
+            if name is not None and name not in cast:
+                raise StorydiffError(f"event {event.id!r}: {attribute} {name!r} is not in the cast ({', '.join(cast)})")
+        seen = set()
+        for a in event.appraisals:
+            if a.character not in cast:
+                raise StorydiffError(f"event {event.id!r}: {a.character!r} appraises it but is not in the cast "
+                                     f"({', '.join(cast)})")
+            if a.character in seen:
+                raise StorydiffError(f"event {event.id!r}: {a.character!r} appraises it twice")
+            seen.add(a.character)
+            for field, lo in (("desirability", -1), ("praiseworthiness", -1), ("appealingness", -1),
+                              ("likelihood", 0)):
+                v = getattr(a, field)
+                if v is not None and not (lo <= v <= 1):
+                    raise StorydiffError(f"event {event.id!r}: {a.character}'s {field} {v!r} is outside [{lo}, 1]")
+
+    def _check_feasible(self, events: list[Event], pins: list[Pin], what: str) -> None:
+        """Raise naming the rows in conflict if no continuation of the beats played honours these."""
+        from .feasibility import conflicting_rows
+
+        start, end = self._span(self.beat + 1, events, pins)
+        window, offset = self._window(self.beat + 1, end, start, events, pins)
+        polytope = self._bounded(window, self._known_flat(start, end))
+        rows = conflicting_rows(polytope)
+        if rows:
+            names = ", ".join(shift_beats(r, offset) for r in rows)
+            raise StorydiffError(f"{what} cannot hold with the beats played so far; these rows conflict: {names}")
+
+    # -- one beat -----------------------------------------------------------------------------
+    def _horizon(self, events: list[Event], pins: list[Pin]) -> int:
+        scheduled = [e.beat for e in events] + [parse_variable(p.var).beat for p in pins]
+        return max([self.situation.beats, *scheduled])
+
+    def _span(self, beat: int, events: list[Event], pins: list[Pin]) -> tuple[int, int]:
+        """The network window `[start, end]` for sampling `beat` (see the module docstring)."""
+        horizon = self._horizon(events, pins)
+        end = min(horizon, self.window) if beat == 1 else min(horizon, beat + self.window - 2)
+        end = max(beat, end)
+        return max(1, end - self.window + 1), end
+
+    def _scheduled(self, lo: int, hi: int, offset: int, events: list[Event],
+                   pins: list[Pin]) -> tuple[list[Event], list[Pin]]:
+        """The situation's and the game's events and pins at beats lo-hi, renumbered from `offset + 1`."""
+        evs = [e.model_copy(update={"beat": e.beat - offset}) for e in [*self.situation.events, *events]
+               if lo <= e.beat <= hi]
+        out = []
+        for p in [*self.situation.pins, *pins]:
+            var = parse_variable(p.var)
+            if lo <= var.beat <= hi:
+                out.append(p.model_copy(update={"var": str(replace(var, beat=var.beat - offset))}))
+        return evs, out
+
+    def _window(self, beat: int, end: int, start: int, events: list[Event],
+                pins: list[Pin]) -> tuple[_Window, int]:
+        """The cached rows for sampling `beat`..`end`, with beat − 1 known; and the beat offset."""
+        from .constraints import compile_constraints
+
+        first = max(1, beat - 1)
+        offset = first - 1
+        evs, pns = self._scheduled(beat, end, offset, events, pins)
+        key = (first == 1, end - first + 1, beat - first, first - start, end - start + 1,
+               tuple(e.model_dump_json() for e in evs), tuple(p.model_dump_json() for p in pns))
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key], offset
+        situation = self.situation.model_copy(update={"beats": end - first + 1, "events": evs, "pins": pns})
+        previous = self.previous if first == 1 else None
+        polytope = compile_constraints(self.cast, situation, previous=previous)
+        window = _reduce(polytope, StateLayout(situation.cast, situation.beats, self._layout.max_characters),
+                         known_beats=beat - first, shift=first - start, network_beats=end - start + 1)
+        self._cache[key] = window
+        if len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return window, offset
+
+    def _known(self, start: int, beat: int) -> torch.Tensor:
+        """`[C, beat − start, F]` values of the played beats start..beat−1."""
+        return self._values[:, start - self._first: beat - self._first]
+
+    def _known_flat(self, start: int, end: int) -> torch.Tensor:
+        """The network window's flat tensor with the played beats filled in (open beats 0)."""
+        beat = self.beat + 1
+        x = torch.zeros(len(self.situation.cast), end - start + 1, self._layout.features)
+        x[:, : beat - start] = self._known(start, beat)
+        return x.reshape(-1)
+
+    def _mask(self, length: int) -> torch.Tensor:
+        """`[C, length, F]` float mask of the real variables of a window of `length` beats."""
+        if length not in self._masks:
+            self._masks[length] = StateLayout(self.situation.cast, length, self._layout.max_characters).mask().float()
+        return self._masks[length]
+
+    @staticmethod
+    def _bounded(window: _Window, known_flat: torch.Tensor) -> Polytope:
+        shift = window.A_fixed @ known_flat[window.fixed_pos].to(torch.float64) if window.fixed_pos.numel() else 0
+        return Polytope(window.A_free, window.lower - shift, window.upper - shift, window.names, window.columns)
+
+    def _plan(self) -> _Plan:
+        beat = self.beat + 1
+        start, end = self._span(beat, self._events, self._pins)
+        window, offset = self._window(beat, end, start, self._events, self._pins)
+        evs, pns = self._scheduled(start, end, start - 1, self._events, [])
+        situation = self.situation.model_copy(update={"beats": end - start + 1, "events": evs, "pins": pns})
+        condition = condition_from(self.cast, situation, embed=None)
+        rng = self._generator.get_state()
+        noise = torch.randn((len(self.situation.cast), end - start + 1, self._layout.features),
+                            generator=self._generator)
+        return _Plan(self, beat, start, end - start + 1, condition, self._known(start, beat), noise, window,
+                     self._bounded(window, self._known_flat(start, end)), offset, rng)
+
+    def _commit(self, plan: _Plan, values: torch.Tensor, binding: list[str]) -> Beat:
+        """Record the sampled beat `[C, F]`; drop what `history_limit` no longer keeps."""
+        self._values = torch.cat([self._values, values[:, None]], dim=1)
+        beat = _beat(self, plan.beat, values, binding)
+        self._history.append(beat)
+        if self.history_limit is not None:
+            keep = max(self.history_limit, self.window)
+            drop = self._values.shape[1] - keep
+            if drop > 0:
+                self._values = self._values[:, drop:].contiguous()
+                self._first += drop
+            del self._history[: max(0, len(self._history) - self.history_limit)]
+            self._events = [e for e in self._events if e.beat >= self._first]
+        return beat
+
+
+def _reduce(polytope: Polytope, layout: StateLayout, known_beats: int, shift: int, network_beats: int) -> _Window:
+    """Split the window's columns into known (its first `known_beats` beats) and open ones; keep rows
+    that touch an open column. Positions map into the network window, which starts `shift` beats earlier."""
+    beat_of = torch.tensor([int(c.rsplit("@", 1)[1]) for c in polytope.columns])
+    is_free = beat_of > known_beats
+    new = torch.full((len(beat_of),), -1, dtype=torch.long)
+    new[is_free] = torch.arange(int(is_free.sum()))
+    new[~is_free] = torch.arange(int((~is_free).sum()))
+    coo = polytope.A.to_sparse_coo().coalesce()
+    r, c = coo.indices()
+    v = coo.values()
+    free_entry = is_free[c]
+    touched = torch.zeros(polytope.shape[0], dtype=torch.bool)
+    touched[r[free_entry]] = True
+    rows = torch.nonzero(touched).flatten()
+    row_new = torch.full((polytope.shape[0],), -1, dtype=torch.long)
+    row_new[rows] = torch.arange(rows.numel())
+    keep = touched[r]
+    m, n_free, n_fixed = rows.numel(), int(is_free.sum()), int((~is_free).sum())
+
+    def csr(mask: torch.Tensor, width: int) -> torch.Tensor:
+        sel = keep & mask
+        a = torch.sparse_coo_tensor(torch.stack([row_new[r[sel]], new[c[sel]]]), v[sel], (m, width),
+                                    dtype=torch.float64, check_invariants=False)
+        return a.coalesce().to_sparse_csr()
+
+    F, L = layout.features, layout.beats
+    pos = layout.positions
+    char, beat, feat = pos // (L * F), (pos // F) % L, pos % F
+    net = (char * network_beats + beat + shift) * F + feat
+    return _Window(
+        A_free=csr(free_entry, n_free), A_fixed=csr(~free_entry, n_fixed),
+        lower=polytope.lower[rows].clone(), upper=polytope.upper[rows].clone(),
+        names=[polytope.names[i] for i in rows.tolist()],
+        columns=[polytope.columns[i] for i in torch.nonzero(is_free).flatten().tolist()],
+        free_pos=net[is_free], fixed_pos=net[~is_free],
+    )
+
+
+def _beat(agent: Agent, beat: int, values: torch.Tensor, binding: list[str]) -> Beat:
+    """The readable beat from `[C, F]` values: felt, shown, mood, stance, behaviour, subtext per character."""
+    layout, cast = agent._layout, agent.situation.cast
+    rows = values.to(torch.float64).tolist()
+    cells = []
+    for k, cid in enumerate(cast):
+        v = rows[k]
+        felt = {e: round(x, 6) for e, x in zip(OCC_EMOTIONS, v[FELT])}
+        shown = {e: round(x, 6) for e, x in zip(OCC_EMOTIONS, v[SHOWN])}
+        mood = {d: round(x, 6) for d, x in zip(PAD, v[MOOD])}
+        stance = {o: {s: round(v[layout.feature_index("stance", s, o)], 6) for s in STANCE} for o in cast if o != cid}
+        behaviour = choose_behaviour(agent.cast[cid].behaviours, shown, mood)
+        subtext = sorted((Subtext(emotion=e, felt=felt[e], shown=shown[e]) for e in OCC_EMOTIONS
+                          if abs(felt[e] - shown[e]) > SUBTEXT_THRESHOLD), key=lambda s: -abs(s.felt - s.shown))
+        mine = [b for b in binding if b.startswith(f"{cid}.") or f":{cid}." in b or f".{cid}." in b]
+        cells.append(CharacterBeat(character=cid, beat=beat, felt=felt, shown=shown, mood=mood, stance=stance,
+                                   behaviour=behaviour.id if behaviour else None,
+                                   behaviour_text=behaviour.text if behaviour else None, subtext=subtext,
+                                   binding=mine))
+    events = [e.id for e in [*agent.situation.events, *agent._events] if e.beat == beat]
+    return Beat(beat=beat, events=events, cells=cells)
+
+
+_NO_RNG = torch.Generator()
+
+
+def step_agents(agents: Sequence[Agent]) -> list[Beat]:
+    """One beat for each agent: one batched network call per sampler step, one projection call
+    (`Polytope.block_diag` when there are several scenes). All or nothing: if any scene fails,
+    no agent changes and StorydiffError names it."""
+    if not agents:
+        return []
+    first = agents[0]
+    engine = first.engine
+    for a in agents:
+        if a.engine.model is not engine.model or (a.sampler, a.steps, a.project) != (first.sampler, first.steps,
+                                                                                      first.project):
+            raise StorydiffError("agents stepped together must share the engine, sampler, steps and projection")
+    if len({id(a) for a in agents}) != len(agents):
+        raise StorydiffError("an agent appears twice in one pool")
+    plans: list[_Plan] = []
+    try:
+        plans += [a._plan() for a in agents]
+        projected, info = _sample(engine, plans, first._sigmas, first.sampler, first.project)
+        results = []
+        for k, p in enumerate(plans):
+            y = projected[k, : len(p.agent.situation.cast), p.beat - p.start]
+            results.append((p, y, _binding(p, info, k, len(plans))))
+            _check_met(p, projected[k])
+    except BaseException:
+        for p in plans:
+            p.agent._generator.set_state(p.rng)
+        raise
+    return [p.agent._commit(p, y, binding) for p, y, binding in results]
+
+
+def _sample(engine: Engine, plans: list[_Plan], sigmas: list[float], sampler: str,
+            project_mode: str) -> tuple[torch.Tensor, object]:
+    """Run the sampler over the padded batch; returns the final projected state `[B, C, L, F]`."""
+    from .projection import project
+
+    dev = engine.device
+    B = len(plans)
+    C = max(len(p.agent.situation.cast) for p in plans)
+    L = max(p.length for p in plans)
+    F = plans[0].noise.shape[-1]
+    x = torch.zeros(B, C, L, F)
+    mask = torch.zeros(B, C, L, F)
+    known = torch.zeros(B, C, L, F)
+    is_known = torch.zeros(B, C, L, F, dtype=torch.bool)
+    for k, p in enumerate(plans):
+        c, n = p.noise.shape[0], p.known.shape[1]
+        mask[k, :c, : p.length] = p.agent._mask(p.length)
+        x[k, :c, : p.length] = p.noise * sigmas[0]
+        known[k, :c, :n] = p.known
+        is_known[k, :c, :n] = True
+    mask, known, is_known = mask.to(dev), known.to(dev), is_known.to(dev)
+    x = x.to(dev) * mask
+    cond = SceneCondition.stack([p.condition for p in plans], C, L).to(dev)
+    polytope = plans[0].polytope if B == 1 else Polytope.block_diag([p.polytope for p in plans])
+    free_pos = _padded_positions(plans, C, L, F).to(dev)
+    model = engine.model
+    state: dict = {"info": None}
+
+    @torch.no_grad()
+    def denoise(xt: torch.Tensor, sigma: float) -> torch.Tensor:
+        d = model(xt, torch.full((B,), sigma, device=dev), cond)
+        return torch.where(is_known, known, d) * mask
+
+    def proj(x0: torch.Tensor, index: int, last: bool) -> Projected:
+        if not last and project_mode == "final":
+            return Projected(x0, torch.zeros(B, device=dev))
+        flat = x0.reshape(-1)
+        y, info = project(flat[free_pos].to(torch.float64)[None], polytope, tol=AGENT_TOL)
+        out = flat.clone()
+        out[free_pos] = y[0].to(out.dtype)
+        state["info"] = info
+        return Projected(out.reshape(x0.shape), info.distance.expand(B), [], None)
+
+    last = None
+    for last in SAMPLERS[sampler](denoise, x, sigmas, proj, _NO_RNG):
+        pass
+    return last.projected.cpu(), state["info"]
+
+
+def _padded_positions(plans: list[_Plan], C: int, L: int, F: int) -> torch.Tensor:
+    """Open-column positions moved from each scene's own `[c, l, F]` window into the padded `[B, C, L, F]` batch."""
+    out = []
+    for k, p in enumerate(plans):
+        pos, length = p.window.free_pos, p.length
+        char, beat, feat = pos // (length * F), (pos // F) % length, pos % F
+        out.append(((k * C + char) * L + beat) * F + feat)
+    return torch.cat(out)
+
+
+def _binding(plan: _Plan, info, k: int, n: int) -> list[str]:
+    """The rows holding the sampled beat against a bound, named at absolute beats."""
+    if info is None:
+        return []
+    names = info.binding_rows(0)
+    prefix = f"scene{k}/" if n > 1 else ""
+    out = []
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        name = shift_beats(name[len(prefix):], plan.offset)
+        m = _BEATS.search(name)
+        if m and int(m[2] or m[1]) == plan.beat:
+            out.append(name)
+    return out
+
+
+def _check_met(plan: _Plan, projected: torch.Tensor) -> None:
+    """Refuse a beat that breaks its rows (a scene left with no way on): nothing is committed."""
+    c = len(plan.agent.situation.cast)
+    flat = projected[:c, : plan.length].reshape(-1)
+    y = flat[plan.window.free_pos.cpu()].to(torch.float64)[None]
+    worst = float(plan.polytope.violation(y)[0]) if plan.polytope.shape[0] else 0.0
+    if worst > 100 * AGENT_TOL:
+        from .feasibility import conflicting_rows
+
+        rows = conflicting_rows(plan.polytope) or []
+        names = ", ".join(shift_beats(r, plan.offset) for r in rows) or "(none found; the solver stopped early)"
+        raise StorydiffError(f"beat {plan.beat} of scene {plan.agent.situation.id!r} cannot meet its constraints "
+                             f"(violation {worst:.2g}); conflicting rows: {names}")
