@@ -505,7 +505,8 @@ def step_agents(agents: Sequence[Agent]) -> list[Beat]:
         raise StorydiffError("an agent appears twice in one pool")
     plans: list[_Plan] = []
     try:
-        plans += [a._plan() for a in agents]
+        for a in agents:
+            plans.append(a._plan())
         projected, info = _sample(engine, plans, first._sigmas, first.sampler, first.project)
         results = []
         for k, p in enumerate(plans):

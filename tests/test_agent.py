@@ -82,6 +82,7 @@ def test_an_undesirable_event_raises_distress_on_the_next_beat(engine, nets):
         assert calm.next_beat() == hit.next_beat()
     hit.observe(blow("mara", -1.0))
     quiet, struck = calm.next_beat().cell("mara"), hit.next_beat().cell("mara")
+
     def family(cell):
         return sum(cell.felt[e] for e in DISTRESS_FAMILY)
 
