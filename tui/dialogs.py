@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -61,7 +62,7 @@ class FormDialog(ModalScreen[bool]):
         problem = self.check(self.values())
         message = self.query_one("#message", Static)
         if problem:
-            message.update(problem)
+            message.update(Text(problem))
             message.add_class("error")
         else:
             self.dismiss(True)
@@ -93,7 +94,7 @@ class ErrorDialog(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog error-dialog"):
             yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.text, id="problems", classes="problems")
+            yield Static(Text(self.text), id="problems", classes="problems")
             with Horizontal(classes="buttons"):
                 yield Button("OK", variant="primary", id="ok")
 
@@ -144,7 +145,7 @@ class ExportDialog(ModalScreen[bool]):
         problem = self.write(self.fmt, Path(self.query_one("#path", Input).value))
         if problem:
             message = self.query_one("#message", Static)
-            message.update(problem)
+            message.update(Text(problem))
             message.add_class("error")
         else:
             self.dismiss(True)

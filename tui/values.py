@@ -22,12 +22,12 @@ def expand_variable(text: str, character: str, beat: int, layout: StateLayout) -
         raise ValueError("name a variable, e.g. felt.anger or mara.shown.fear@3")
     if "@" not in text:
         parts = text.split(".")
-        if parts[0] in layout.cast:  # mara.felt.anger: the selected beat
-            text = f"{text}@{beat}"
-        elif parts[0] in LIMITS:
+        if parts[0] in LIMITS:
             text = f"{character}.{text}@{beat}"
-        else:
+        elif len(parts) == 1:
             text = f"{character}.shown.{text}@{beat}"
+        else:  # mara.felt.anger: at the selected beat
+            text = f"{text}@{beat}"
     name = str(parse_variable(text))
     try:
         layout.index(name)

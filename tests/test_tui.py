@@ -1,0 +1,381 @@
+"""The writer's TUI driven through Textual's Pilot, on the real engine and the bundled checkpoint (CPU).
+
+Each test waits on the app's own workers and message queue (`settle`, `until`),
+never on a blind sleep. Runs are a few steps long so the whole file stays quick.
+"""
+from __future__ import annotations
+
+import io
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from rich.console import Console
+from storydiff.tui.app import StorydiffApp
+from storydiff.tui.dialogs import ErrorDialog, ExportDialog, FormDialog
+
+from storydiff.engine import Engine
+from storydiff.loader import bundled_library, load_characters, load_situation
+
+SIZE = (120, 40)
+STEPS = 5
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    """The bundled checkpoint on one CPU thread: small matrices gain nothing from more, and lose a lot
+    when the machine is busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield Engine.default(device="cpu")
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def storm():
+    library = bundled_library()
+    return load_situation(library / "situations" / "storm.situation.xml", load_characters(library))
+
+
+def make_app(engine: Engine, tmp_path: Path, target=None, **options) -> StorydiffApp:
+    options = {"steps": STEPS, "pace": 0.0, "paused": True, "draft_path": tmp_path / "storm.draft.json", **options}
+    return StorydiffApp(engine, target, **options)
+
+
+async def settle(pilot) -> None:
+    """Let running workers finish and every message they posted be handled."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def until(pilot, condition, timeout: float = 60.0) -> None:
+    """Process events until `condition()` holds (fails after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the app"
+        await pilot.pause(0.02)
+
+
+async def steps(pilot, n: int) -> None:
+    for _ in range(n):
+        await pilot.press("n")
+        await settle(pilot)
+
+
+async def run_to_end(pilot) -> None:
+    await pilot.press("space")
+    await until(pilot, lambda: pilot.app.session.finished)
+    await settle(pilot)
+
+
+def rendered(widget) -> str:
+    """The plain text a Static widget shows."""
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(widget.content)
+    return console.export_text()
+
+
+def strip_text(app: StorydiffApp) -> str:
+    return rendered(app.query_one("#strip"))
+
+
+def reference_steps(engine: Engine, situation, n_steps: int = STEPS, **options):
+    run = engine.prepare(situation, seed=0, steps=n_steps, **options)
+    return run, list(engine.denoise(run))
+
+
+async def type_into(pilot, field_id: str, text: str) -> None:
+    field = pilot.app.screen.query_one(f"#{field_id}")
+    field.value = ""
+    field.focus()
+    await pilot.press(*text)
+
+
+# ---------------------------------------------------------------- running, pausing, stepping
+
+async def test_run_then_pause_stops_the_step_counter(engine, tmp_path):
+    app = make_app(engine, tmp_path, steps=40, pace=0.05, paused=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(app.session.trace) >= 2)
+        assert app.state == "running"
+        await pilot.press("space")
+        await settle(pilot)
+        stopped = len(app.session.trace)
+        assert app.state == "paused" and not app.running
+        await pilot.pause(0.3)
+        await settle(pilot)
+        assert len(app.session.trace) == stopped < 40
+        assert f"step {stopped}/40" in strip_text(app)
+        assert "paused" in strip_text(app)
+
+
+async def test_n_takes_exactly_one_step(engine, tmp_path):
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.state == "ready" and f"step 0/{STEPS}" in strip_text(app)
+        await steps(pilot, 1)
+        assert app.session.step.index == 0 and f"step 1/{STEPS}" in strip_text(app)
+        await steps(pilot, 1)
+        assert app.session.step.index == 1 and app.state == "paused"
+
+
+async def test_steps_match_an_uninterrupted_run(engine, tmp_path, storm):
+    _, reference = reference_steps(engine, storm)
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await steps(pilot, 2)
+        await run_to_end(pilot)
+        assert torch.equal(app.session.step.projected, reference[-1].projected)
+        assert [t.distance for t in app.session.trace] == [float(s.distance[0]) for s in reference]
+
+
+async def test_inspector_shows_the_engines_state(engine, tmp_path, storm):
+    run, reference = reference_steps(engine, storm)
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await steps(pilot, 2)
+        await pilot.press("down", "right", "right")
+        assert app.grid.selected == ("ilan", 3)
+        expected = engine.scenes(run, reference[1])[0].cell("ilan", 3)
+        assert app.inspector.cell == expected
+        shown = rendered(app.inspector)
+        emotion, _ = expected.dominant("shown")
+        assert f"{expected.felt[emotion]:.2f}" in shown and f"{expected.shown[emotion]:.2f}" in shown
+        assert f"{expected.mood['pleasure']:+.2f}" in shown
+        assert "pin:ilan.felt.shame>=0.5@3" in shown
+        assert expected.behaviour_text.split()[0] in shown
+
+
+async def test_resample_and_step_count_restart_the_run(engine, tmp_path):
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await steps(pilot, 1)
+        await pilot.press("r")
+        await until(pilot, lambda: app.session.finished)
+        await settle(pilot)
+        assert app.session.seed == 1
+        await pilot.press("minus")
+        await until(pilot, lambda: app.session.finished)
+        await settle(pilot)
+        assert app.session.steps == STEPS - 1 and len(app.session.trace) == STEPS - 1
+        await pilot.press("u", "u")
+        await settle(pilot)
+        assert (app.session.seed, app.session.steps, len(app.session.trace)) == (0, STEPS, 1)
+
+
+# ---------------------------------------------------------------- pins and edits
+
+async def open_dialog(pilot, key: str) -> FormDialog:
+    await pilot.press(key)
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, FormDialog)
+    return pilot.app.screen
+
+
+async def submit(pilot, variable: str, value: str) -> None:
+    await type_into(pilot, "field-var", variable)
+    await type_into(pilot, "field-value", value)
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+async def test_pin_then_resume_honours_the_pin(engine, tmp_path, storm):
+    _, reference = reference_steps(engine, storm)
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await steps(pilot, 2)
+        await pilot.press("right")
+        assert app.grid.selected == ("mara", 2)
+        await open_dialog(pilot, "p")
+        await submit(pilot, "felt.joy", ">=0.6")
+        assert not isinstance(app.screen, FormDialog)
+        assert [p.var for p in app.session.pins] == ["mara.felt.joy@2"]
+        assert app.session.step.index == 1 and app.state == "paused"
+        assert "* mara.felt.joy@2 ≥ 0.6" in rendered(app.query_one("#situation"))
+        await run_to_end(pilot)
+        scene = app.session.scene()
+        assert scene.cell("mara", 2).felt["joy"] >= 0.6 - 1e-6
+        assert reference[-1].projected[0].flatten().tolist() != app.session.step.projected[0].flatten().tolist()
+        assert torch.equal(app.session.history[1].x_t, reference[1].x_t)
+
+
+async def test_pin_dialog_reports_bad_input_inline(engine, tmp_path):
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await steps(pilot, 1)
+        dialog = await open_dialog(pilot, "p")
+        for variable, value, problem in [("felt.anger", "lots", "'lots' is not a number"),
+                                         ("felt.anger", "1.5", "outside felt's range 0..1"),
+                                         ("felt.sulk", "0.5", "'sulk' is not a felt item"),
+                                         ("felt.anger", "0.6..0.2", "is empty"),
+                                         ("odile.felt.anger", "0.5", "no variable")]:
+            await submit(pilot, variable, value)
+            assert app.screen is dialog
+            assert problem in rendered(dialog.query_one("#message"))
+        assert app.session.pins == []
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, FormDialog)
+
+
+async def test_infeasible_pin_is_refused_naming_the_constraint(engine, tmp_path):
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await steps(pilot, 1)
+        before = app.session.snapshot()
+        dialog = await open_dialog(pilot, "p")
+        await submit(pilot, "felt.shame", ">=0.6")
+        message = rendered(dialog.query_one("#message"))
+        assert app.screen is dialog
+        assert "Refused" in message and "mara.range.felt.shame.never" in message
+        assert app.session.snapshot() == before and app.session.undo_stack == []
+
+
+async def test_edit_undo_and_redo(engine, tmp_path, storm):
+    run, reference = reference_steps(engine, storm)
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await steps(pilot, 2)
+        await open_dialog(pilot, "e")
+        await submit(pilot, "mood.pleasure", "0.8")
+        assert [(e.var, e.value, e.at) for e in app.session.edits] == [("mara.mood.pleasure@1", 0.8, 1)]
+        await steps(pilot, 1)
+        edited = app.session.scene().cell("mara", 1).mood["pleasure"]
+        assert edited > engine.scenes(run, reference[2])[0].cell("mara", 1).mood["pleasure"]
+        await pilot.press("u")
+        await settle(pilot)
+        assert app.session.edits == [] and app.session.step.index == 1
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert len(app.session.edits) == 1 and app.session.step.index == 2
+
+
+async def test_pin_on_a_finished_scene_revises_it(engine, tmp_path):
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_end(pilot)
+        await pilot.press(*["right"] * 7)
+        assert app.grid.selected == ("mara", 8)
+        await open_dialog(pilot, "p")
+        await submit(pilot, "felt.anger", "0.65")
+        await until(pilot, lambda: app.session.finished)
+        await settle(pilot)
+        assert abs(app.session.scene().cell("mara", 8).felt["anger"] - 0.65) < 1e-5
+
+
+# ---------------------------------------------------------------- files
+
+async def test_save_and_reopen_continue_exactly(engine, tmp_path):
+    path, copy = tmp_path / "storm.draft.json", tmp_path / "saved.draft.json"
+    first = make_app(engine, tmp_path)
+    async with first.run_test(size=SIZE) as pilot:
+        await steps(pilot, 2)
+        await pilot.press("right")
+        await open_dialog(pilot, "p")
+        await submit(pilot, "felt.joy", ">=0.6")
+        await pilot.press("s")
+        await pilot.pause()
+        saved = first.session.snapshot()
+        shutil.copy(path, copy)
+        await run_to_end(pilot)
+        finished = first.session.scene()
+    second = StorydiffApp(engine, copy, pace=0.0)
+    async with second.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        session = second.session
+        assert second.state == "paused" and session.pins == list(saved.pins)
+        assert (session.seed, session.steps, session.step.index) == (0, STEPS, 1)
+        for field in ("x_t", "x0_hat", "projected", "rng_state"):
+            assert torch.equal(getattr(session.step, field), getattr(saved.history[-1], field))
+        await run_to_end(pilot)
+        assert session.scene().model_dump(exclude={"provenance"}) == finished.model_dump(exclude={"provenance"})
+
+
+async def test_draft_is_saved_after_every_step_and_on_quit(engine, tmp_path):
+    from storydiff.tui import draft
+
+    path = tmp_path / "storm.draft.json"
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await steps(pilot, 1)
+        assert draft.load(path).history[-1].index == 0
+        await steps(pilot, 1)
+        assert draft.load(path).history[-1].index == 1
+        await pilot.press("q")
+    assert draft.load(path).history[-1].index == 1
+
+
+async def test_export_writes_fountain(engine, tmp_path):
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_end(pilot)
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ExportDialog)
+        await pilot.press("enter")
+        await pilot.pause()
+    text = (tmp_path / "storm.fountain").read_text(encoding="utf-8")
+    assert "MARA" in text and "ILAN" in text
+
+
+async def test_changed_files_reload_and_errors_keep_the_draft(engine, tmp_path, library_copy):
+    situation = library_copy / "situations" / "storm.situation.xml"
+    app = make_app(engine, tmp_path, target=situation, watch_seconds=60)
+    async with app.run_test(size=SIZE) as pilot:
+        await steps(pilot, 2)
+        text = situation.read_text(encoding="utf-8")
+        situation.write_text(text.replace("<title>Storm at the bar</title>", "<title>Storm over the bar</title>"),
+                             encoding="utf-8")
+        app.check_files()
+        await pilot.pause()
+        assert app.session.situation.title == "Storm over the bar" and app.session.step.index == 1
+        situation.write_text(text.replace('<beats count="8"/>', '<beats count="eight"/>'), encoding="utf-8")
+        app.check_files()
+        await pilot.pause()
+        assert isinstance(app.screen, ErrorDialog)
+        assert f"{situation}:" in rendered(app.screen.query_one("#problems"))
+        await pilot.press("enter")
+        assert app.session.situation.title == "Storm over the bar" and app.session.step.index == 1
+
+
+async def test_a_broken_file_opens_in_a_dialog_not_a_crash(engine, tmp_path, library_copy):
+    situation = library_copy / "situations" / "storm.situation.xml"
+    situation.write_text(situation.read_text(encoding="utf-8").replace("</cast>", ""), encoding="utf-8")
+    app = make_app(engine, tmp_path, target=situation)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, ErrorDialog) and app.session is None
+        assert f"{situation}:" in rendered(app.screen.query_one("#problems"))
+
+
+async def test_a_story_goes_scene_by_scene_carrying_mood_and_stance(engine, tmp_path):
+    story = bundled_library() / "stories" / "saltmarsh.story.xml"
+    app = make_app(engine, tmp_path, target=story, steps=3, draft_path=tmp_path / "saltmarsh.draft.json")
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_end(pilot)
+        first = app.session.scene()
+        await pilot.press("right_square_bracket")
+        await until(pilot, lambda: app.session.finished)
+        await settle(pilot)
+        assert app.session.part == 1 and app.session.done == [first]
+        assert app.session.previous and all(".stance." in k for k in app.session.previous)
+        assert "scene 2 of 7" in rendered(app.query_one("#situation"))
+
+
+def test_importing_storydiff_does_not_import_textual():
+    import subprocess
+    import sys
+
+    code = "import sys, storydiff, storydiff.cli; storydiff.Engine; print('textual' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
