@@ -171,6 +171,14 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return app.return_code or 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve live agents as JSON lines over TCP (README, "Driving game characters")."""
+    from .serve import serve
+
+    serve(_engine(args), host=args.host, port=args.port, max_agents=args.max_agents)
+    return 0
+
+
 def _progress(step: int, total: int, loss: float) -> None:
     """A one-line progress bar on stderr."""
     done = int(30 * step / total)
@@ -268,6 +276,13 @@ COMMANDS: dict[str, Command] = {
         _arg("--guidance", type=float, default=1.0, help="classifier-free guidance strength (1 = none)"),
         _arg("--paused", action="store_true", help="open paused (space starts denoising)"),
         _arg("--pace", type=float, default=0.2, metavar="SECONDS", help="least time between steps, to watch"),
+        _DEVICE,
+        _arg("--checkpoint", default=None, help="a .safetensors checkpoint (default: the bundled one)"),
+    )),
+    "serve": Command(cmd_serve, "serve live game agents as JSON lines over TCP", (
+        _arg("--port", type=int, default=7878, help="TCP port (0 picks a free one)"),
+        _arg("--host", default="127.0.0.1", help="address to bind (default: this machine only)"),
+        _arg("--max-agents", type=_positive, default=16, help="agents one connection may hold open"),
         _DEVICE,
         _arg("--checkpoint", default=None, help="a .safetensors checkpoint (default: the bundled one)"),
     )),
