@@ -4,9 +4,12 @@ A shard is a safetensors file with `x` `[K, C, T, F]`, `mask` (observed variable
 and the SceneCondition fields as `cond.<field>` — what `storydiff corpus` and the
 real-text builder both write. Conditions are dropped to the null condition with
 probability `cond_dropout`, which is what classifier-free guidance samples with.
+Checkpoints hold an exponential moving average of the weights (Karras et al. 2022 sample
+from the EMA too: it smooths the last steps' noise); the raw weights live in `.train.pt`.
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -40,6 +43,7 @@ class TrainOptions:
     weight_decay: float = 0.01
     warmup: int = 100
     cond_dropout: float = 0.1
+    ema: float = 0.999  # decay of the weight average the checkpoint holds; 0 keeps the raw weights
     seed: int = 0
     log_every: int = 100
     save_every: int = 500
@@ -64,6 +68,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
         self.generator = torch.Generator().manual_seed(opts.seed)
         self.step = 0
+        self.ema = [p.detach().clone() for p in self.model.parameters()]
         sizes = torch.tensor([len(s) for s in shards], dtype=torch.float64)
         self.shard_weights = sizes / sizes.sum()
 
@@ -81,20 +86,42 @@ class Trainer:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.optimizer.step()
+        self._update_average()
         self.step += 1
         return float(loss.detach())
 
+    def _update_average(self) -> None:
+        """EMA with the usual warm-up, so early weights do not linger in the average."""
+        decay = min(self.opts.ema, (1 + self.step) / (10 + self.step))
+        with torch.no_grad():
+            for avg, p in zip(self.ema, self.model.parameters(), strict=True):
+                avg.lerp_(p, 1.0 - decay)
+
+    def averaged(self) -> Denoiser:
+        """A copy of the model holding the averaged weights: what checkpoints store and sampling uses."""
+        model = copy.deepcopy(self.model).eval()
+        with torch.no_grad():
+            for p, avg in zip(model.parameters(), self.ema, strict=True):
+                p.copy_(avg)
+        return model
+
     def state(self) -> dict:
-        return {"step": self.step, "optimizer": self.optimizer.state_dict(), "rng": self.generator.get_state()}
+        return {"step": self.step, "optimizer": self.optimizer.state_dict(), "rng": self.generator.get_state(),
+                "model": self.model.state_dict(), "ema": self.ema}
 
     def load_state(self, state: dict) -> None:
         self.step = state["step"]
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["rng"])
+        self.model.load_state_dict(state["model"])
+        with torch.no_grad():
+            for avg, saved in zip(self.ema, state["ema"], strict=True):
+                avg.copy_(saved)
 
     def save(self, out: Path) -> Path:
-        """Checkpoint (weights + config) and, beside it, the optimiser/RNG state for exact resume."""
-        path = save_checkpoint(self.model, out, extra={"trained": {**vars(self.opts), "completed_steps": self.step}})
+        """Checkpoint (averaged weights + config) and, beside it, the raw weights, optimiser and RNG."""
+        trained = {**vars(self.opts), "completed_steps": self.step}
+        path = save_checkpoint(self.averaged(), out, extra={"trained": trained})
         torch.save(self.state(), path.with_suffix(".train.pt"))
         return path
 

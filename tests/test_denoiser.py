@@ -91,6 +91,25 @@ def test_training_resumes_exactly(tmp_path):
     second.run(out=None)
     for a, b in zip(straight.model.state_dict().values(), second.model.state_dict().values()):
         assert torch.equal(a, b)
+    for a, b in zip(straight.ema, second.ema, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_checkpoints_hold_the_weight_average_not_the_last_step(tmp_path):
+    from storydiff.checkpoint import load_checkpoint
+
+    shard = tiny_shard(4)
+    opts = TrainOptions(steps=20, batch_size=2, warmup=2, lr=1e-2, ema=0.9, log_every=10**9, save_every=10**9)
+    torch.manual_seed(0)
+    trainer = Trainer(Denoiser(DenoiserConfig(width=32, depth=1, heads=2)), [shard], opts, torch.device("cpu"))
+    trainer.run(out=tmp_path / "ckpt")
+    saved, _ = load_checkpoint(tmp_path / "ckpt.safetensors")
+    raw = dict(trainer.model.named_parameters())
+    moved = 0
+    for (name, p), avg in zip(saved.named_parameters(), trainer.ema, strict=True):
+        assert torch.equal(p, avg), name
+        moved += int(not torch.allclose(p, raw[name]))
+    assert moved > 0, "after 20 steps at lr 1e-2 the average must trail the raw weights"
 
 
 def test_bundled_checkpoint_loads_and_denoises_scene_shaped_tensors():

@@ -227,6 +227,15 @@ def test_text_corpus_observes_only_the_speakers_shown_block():
     assert batch.characters.tolist() == [[1, 1, 1], [1, 1, 0]] and batch.beats.tolist() == [[1, 1], [1, 0]]
 
 
+def test_text_corpus_crops_the_cast_but_keeps_the_models_feature_layout():
+    scene = make_scene(["A", "B", "A", "C", "A", "B"], [{"A", "B", "C"}] * 6)
+    ((x, mask, cond),) = list(text_corpus([scene], scorer=fake_scores, max_characters=2))
+    assert x.shape[0] == 2 and x.shape[2] == n_features(16)  # the two who speak most; 16 stance slots
+    assert cond.characters.tolist() == [1, 1]
+    with pytest.raises(ValueError, match="stance slots"):
+        list(text_corpus([scene], scorer=fake_scores, max_characters=17))
+
+
 def test_gold_set_is_hand_labelled_from_held_out_plays():
     lines = load_gold(GOLD, "test")
     assert len(lines) >= 120 and {line.play for line in lines} <= set(HELD_OUT_PLAYS)

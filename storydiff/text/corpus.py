@@ -29,11 +29,15 @@ Example = tuple[torch.Tensor, torch.Tensor, SceneCondition]
 
 def text_corpus(scenes: Iterable[TextScene], scorer: Callable[[list[str]], torch.Tensor] | None = None, *,
                 speeches_per_beat: int = SPEECHES_PER_BEAT, max_beats: int = MAX_BEATS,
-                max_characters: int = DEFAULT_MAX_CHARACTERS) -> Iterator[Example]:
+                max_characters: int = DEFAULT_MAX_CHARACTERS,
+                stance_slots: int = DEFAULT_MAX_CHARACTERS) -> Iterator[Example]:
     """`(x, mask, condition)` per scene window; all speeches are scored in one batched call first.
 
-    `scorer` maps texts to `[n, 22]` shown emotions (default: the MiniLM scorer).
+    `scorer` maps texts to `[n, 22]` shown emotions (default: the MiniLM scorer). A window keeps
+    the `max_characters` who speak most; the feature layout has the model's `stance_slots` either way.
     """
+    if max_characters > stance_slots:
+        raise ValueError(f"max_characters {max_characters} exceeds the layout's {stance_slots} stance slots")
     scenes = list(scenes)
     if scorer is None:
         from .scorer import score_shown as scorer
@@ -44,13 +48,14 @@ def text_corpus(scenes: Iterable[TextScene], scorer: Callable[[list[str]], torch
         scores = shown[offset:offset + len(scene.speeches)]
         offset += len(scene.speeches)
         for window in windows(scene, speeches_per_beat, max_beats, max_characters):
-            x, mask = _observations(window, scores, max_characters)
+            x, mask = _observations(window, scores, stance_slots)
             if mask.any():
                 yield x, mask, _condition(len(window.cast), len(window.beats))
 
 
-def _observations(window: SceneWindow, scores: torch.Tensor, max_characters: int) -> tuple[torch.Tensor, torch.Tensor]:
-    shape = (len(window.cast), len(window.beats), n_features(max_characters))
+def _observations(window: SceneWindow, scores: torch.Tensor,
+                  stance_slots: int) -> tuple[torch.Tensor, torch.Tensor]:
+    shape = (len(window.cast), len(window.beats), n_features(stance_slots))
     x, mask = torch.zeros(shape), torch.zeros(shape, dtype=torch.bool)
     slot = {name: c for c, name in enumerate(window.cast)}
     for t, beat in enumerate(window.beats):
