@@ -229,7 +229,7 @@ def test_text_corpus_observes_only_the_speakers_shown_block():
 
 def test_text_corpus_crops_the_cast_but_keeps_the_models_feature_layout():
     scene = make_scene(["A", "B", "A", "C", "A", "B"], [{"A", "B", "C"}] * 6)
-    ((x, mask, cond),) = list(text_corpus([scene], scorer=fake_scores, max_characters=2))
+    ((x, _, cond),) = list(text_corpus([scene], scorer=fake_scores, max_characters=2))
     assert x.shape[0] == 2 and x.shape[2] == n_features(16)  # the two who speak most; 16 stance slots
     assert cond.characters.tolist() == [1, 1]
     with pytest.raises(ValueError, match="stance slots"):
