@@ -151,3 +151,22 @@ def test_bad_options_are_refused(engine, nets):
         with pytest.raises(StorydiffError, match=message):
             engine.agent(nets, **options)
     assert engine.agent(nets).state == {} and engine.agent(nets).pending == []
+
+
+def test_the_game_loop_example_runs(tmp_path):
+    """examples/game_loop.py, as a fresh checkout runs it: bundled characters, CPU, 50 beats."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "examples" / "game_loop.py"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    beats = [line for line in lines if line.startswith("beat ")]
+    assert len(beats) == 50 and beats[-1].startswith("beat 50")
+    assert all(name in beats[0] for name in ("mara", "ilan", "leonor"))
+    for beat, event in ((14, "squall"), (22, "catch"), (31, "taunt"), (40, "letter")):
+        assert beats[beat - 1].endswith(f"<- {event}")
+    assert lines[-1].startswith("50 beats in")
