@@ -22,6 +22,7 @@ range, or an event or pin that no continuation of the beats played can honour ra
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import re
@@ -55,7 +56,10 @@ AGENT_SAMPLER = "euler"
 AGENT_STEPS = 4
 AGENT_TOL = 1e-6
 SAVE_FORMAT = "storydiff-agent/1"
-_CACHE_SIZE = 32
+# Compiled windows, shared by every agent of the same scene (same cast, situation and carry-over):
+# a pool of a thousand copies of one scene compiles each window once.
+_WINDOWS: OrderedDict[tuple, _Window] = OrderedDict()
+_CACHE_SIZE = 256
 _BEATS = re.compile(r"@(\d+)(?:-(\d+))?$")
 
 
@@ -151,7 +155,10 @@ class Agent:
         self._events: list[Event] = []
         self._pins: list[Pin] = []
         self._history: list[Beat] = []
-        self._cache: OrderedDict[tuple, _Window] = OrderedDict()
+        self._scene_key = hashlib.sha256(json.dumps(
+            [self.situation.model_dump(mode="json"), {c: cast[c].model_dump(mode="json") for c in situation.cast},
+             {k: v.model_dump(mode="json") for k, v in sorted(cast.cultures.items())}, sorted(self.previous.items()),
+             cfg.max_characters], sort_keys=True).encode()).hexdigest()
         self._masks: dict[int, torch.Tensor] = {}
         self._check_situation()
         for pin in pins:
@@ -358,19 +365,19 @@ class Agent:
         first = max(1, beat - 1)
         offset = first - 1
         evs, pns = self._scheduled(beat, end, offset, events, pins)
-        key = (first == 1, end - first + 1, beat - first, first - start, end - start + 1,
+        key = (self._scene_key, first == 1, end - first + 1, beat - first, first - start, end - start + 1,
                tuple(e.model_dump_json() for e in evs), tuple(p.model_dump_json() for p in pns))
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key], offset
+        if key in _WINDOWS:
+            _WINDOWS.move_to_end(key)
+            return _WINDOWS[key], offset
         situation = self.situation.model_copy(update={"beats": end - first + 1, "events": evs, "pins": pns})
         previous = self.previous if first == 1 else None
         polytope = compile_constraints(self.cast, situation, previous=previous)
         window = _reduce(polytope, StateLayout(situation.cast, situation.beats, self._layout.max_characters),
                          known_beats=beat - first, shift=first - start, network_beats=end - start + 1)
-        self._cache[key] = window
-        if len(self._cache) > _CACHE_SIZE:
-            self._cache.popitem(last=False)
+        _WINDOWS[key] = window
+        if len(_WINDOWS) > _CACHE_SIZE:
+            _WINDOWS.popitem(last=False)
         return window, offset
 
     def _known(self, start: int, beat: int) -> torch.Tensor:
