@@ -6,7 +6,10 @@ never on a blind sleep. Runs are a few steps long so the whole file stays quick.
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -94,11 +97,15 @@ def reference_steps(engine: Engine, situation, n_steps: int = STEPS, **options):
     return run, list(engine.denoise(run))
 
 
-async def type_into(pilot, field_id: str, text: str) -> None:
+async def type_into(pilot, field_id: str, text: str, keys: bool = False) -> None:
+    """Fill an input of the open dialog, key by key when `keys`."""
     field = pilot.app.screen.query_one(f"#{field_id}")
     field.value = ""
     field.focus()
-    await pilot.press(*text)
+    if keys:
+        await pilot.press(*text)
+    else:
+        field.value = text
 
 
 # ---------------------------------------------------------------- running, pausing, stepping
@@ -182,9 +189,9 @@ async def open_dialog(pilot, key: str) -> FormDialog:
     return pilot.app.screen
 
 
-async def submit(pilot, variable: str, value: str) -> None:
-    await type_into(pilot, "field-var", variable)
-    await type_into(pilot, "field-value", value)
+async def submit(pilot, variable: str, value: str, keys: bool = False) -> None:
+    await type_into(pilot, "field-var", variable, keys)
+    await type_into(pilot, "field-value", value, keys)
     await pilot.press("enter")
     await pilot.pause()
 
@@ -197,7 +204,7 @@ async def test_pin_then_resume_honours_the_pin(engine, tmp_path, storm):
         await pilot.press("right")
         assert app.grid.selected == ("mara", 2)
         await open_dialog(pilot, "p")
-        await submit(pilot, "felt.joy", ">=0.6")
+        await submit(pilot, "felt.joy", ">=0.6", keys=True)
         assert not isinstance(app.screen, FormDialog)
         assert [p.var for p in app.session.pins] == ["mara.felt.joy@2"]
         assert app.session.step.index == 1 and app.state == "paused"
@@ -373,9 +380,123 @@ async def test_a_story_goes_scene_by_scene_carrying_mood_and_stance(engine, tmp_
 
 
 def test_importing_storydiff_does_not_import_textual():
-    import subprocess
-    import sys
-
     code = "import sys, storydiff, storydiff.cli; storydiff.Engine; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------- how it looks (SVG snapshots)
+
+def snapshot_app(engine: Engine, tmp_path: Path) -> StorydiffApp:
+    """Paused, fixed seed, and a draft name that does not depend on the temporary folder."""
+    return make_app(engine, tmp_path, seed=0)
+
+
+def test_snapshot_grid_and_inspector(engine, tmp_path, snap_compare):
+    async def run_before(pilot) -> None:
+        await steps(pilot, 3)
+        await pilot.press("down", "right", "right")
+
+    assert snap_compare(snapshot_app(engine, tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_infeasible_pin_refused(engine, tmp_path, snap_compare):
+    async def run_before(pilot) -> None:
+        await steps(pilot, 1)
+        await open_dialog(pilot, "p")
+        await submit(pilot, "felt.shame", ">=0.6")
+        for field in pilot.app.screen.query("Input"):
+            field.cursor_blink = False
+
+    assert snap_compare(snapshot_app(engine, tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_beat_sheet(engine, tmp_path, snap_compare):
+    async def run_before(pilot) -> None:
+        await run_to_end(pilot)
+        await pilot.press("t")
+
+    assert snap_compare(snapshot_app(engine, tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+# ---------------------------------------------------------------- in a real terminal
+
+class Terminal:
+    """A tmux session running one command, read back as text."""
+
+    def __init__(self, name: str, command: str, size: tuple[int, int] = SIZE):
+        self.name = name
+        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]), command],
+                       check=True)
+
+    def text(self) -> str:
+        return subprocess.run(["tmux", "capture-pane", "-t", self.name, "-p"], capture_output=True, text=True,
+                              check=True).stdout
+
+    def send(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def wait_for(self, *needles: str, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.text()
+            if all(n in text for n in needles):
+                return text
+            assert time.monotonic() < deadline, f"never showed {needles}; the screen was:\n{text}"
+            time.sleep(0.1)
+
+    def type_into_field(self, text: str, attempts: int = 3) -> None:
+        """Clear the focused input and type; again if the keys arrived before the input had the focus."""
+        for _ in range(attempts):
+            self.send(*["BSpace"] * 12)
+            self.send("-l", text)
+            try:
+                self.wait_for(text, timeout=3)
+                return
+            except AssertionError:
+                continue
+        self.wait_for(text, timeout=1)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], check=False, capture_output=True)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_a_writer_drafts_a_scene_in_a_real_terminal(tmp_path):
+    """Open the example, step to k, inspect, pin, resume to the end, export Fountain, quit: all by keys."""
+    from storydiff.tui import draft
+
+    # COLUMNS and LINES as well as tmux's size: the app may start before tmux has resized the window.
+    command = (f"cd {tmp_path} && COLUMNS={SIZE[0]} LINES={SIZE[1]} OMP_NUM_THREADS=1 {sys.executable} -m storydiff.cli tui --paused --pace 0 "
+               f"--steps {STEPS} --device cpu; echo storydiff exited with $?; sleep 60")
+    term = Terminal(f"storydiff-tui-{os.getpid()}", command)
+    try:
+        term.wait_for("step 0/5", "ready", "Storm at the bar", "space Run/Pause")
+        term.send("n")
+        term.wait_for("step 1/5")
+        term.send("n")
+        term.wait_for("step 2/5", "paused")
+        term.send("Right")
+        screen = term.wait_for("Mara Voss · beat 2")
+        assert "felt" in screen and "shown" in screen and "mood" in screen and "toward Ilan Voss" in screen
+        term.send("p")
+        term.wait_for("Pin · mara at beat 2")
+        term.type_into_field(">=0.1")
+        term.send("Enter")
+        screen = term.wait_for("* mara.shown.")
+        term.send("Space")
+        term.wait_for("step 5/5", "done")
+        term.send("x")
+        term.wait_for("Export", "storm.fountain")
+        term.send("Enter")
+        term.wait_for("Wrote")
+        term.send("q")
+        term.wait_for("storydiff exited with 0", timeout=30)
+    finally:
+        term.close()
+    fountain = (tmp_path / "storm.fountain").read_text(encoding="utf-8")
+    assert "MARA" in fountain
+    saved = draft.load(tmp_path / "storm.draft.json")
+    assert [p.var.split(".")[:2] for p in saved.pins] == [["mara", "shown"]]
+    assert saved.history[-1].index == STEPS - 1

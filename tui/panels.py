@@ -40,7 +40,7 @@ def traits(cast: Cast, cid: str) -> str:
 
 
 def render_situation(situation: Situation, cast: Cast, pins: list[Pin], part: str = "") -> Text:
-    """Cast at a glance, then the situation: setting, events by beat, the file's pins and the writer's."""
+    """Cast at a glance, the pins (the file's, then the writer's, starred), setting and events by beat."""
     out = Text()
     if part:
         out.append(f"{part}\n", "dim")
@@ -52,12 +52,6 @@ def render_situation(situation: Situation, cast: Cast, pins: list[Pin], part: st
         out.append(f"{character.name}", "bold")
         out.append(f"  {culture.name if culture else 'no culture'}\n", "dim")
         out.append(f"  {traits(cast, cid)}\n")
-    out.append("\nSETTING\n", "bold dim")
-    out.append(f"{situation.setting or '—'}\n")
-    out.append("\nEVENTS\n", "bold dim")
-    for event in sorted(situation.events, key=lambda e: e.beat):
-        out.append(f"{event.beat:>2} ", "bold")
-        out.append(f"{event.text or event.id}\n")
     out.append("\nPINS\n", "bold dim")
     for pin in situation.pins:
         out.append(f"  {describe_pin(pin)}\n")
@@ -65,6 +59,12 @@ def render_situation(situation: Situation, cast: Cast, pins: list[Pin], part: st
         out.append(f"* {describe_pin(pin)}\n", "bold")
     if not situation.pins and not pins:
         out.append("  none\n", "dim")
+    out.append("\nSETTING\n", "bold dim")
+    out.append(f"{situation.setting or '—'}\n")
+    out.append("\nEVENTS\n", "bold dim")
+    for event in sorted(situation.events, key=lambda e: e.beat):
+        out.append(f"{event.beat:>2} ", "bold")
+        out.append(f"{event.text or event.id}\n")
     return out
 
 
