@@ -322,6 +322,29 @@ async def test_draft_is_saved_after_every_step_and_on_quit(engine, tmp_path):
     assert draft.load(path).history[-1].index == 1
 
 
+async def test_opening_a_situation_again_reopens_its_draft_paused(engine, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = StorydiffApp(engine, steps=STEPS, pace=0.0, paused=True)
+    async with first.run_test(size=SIZE) as pilot:
+        await steps(pilot, 2)
+    second = StorydiffApp(engine, steps=STEPS, pace=0.0)
+    async with second.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert second.draft_path == tmp_path / "storm.draft.json"
+        assert second.session.step.index == 1 and second.state == "paused"
+
+
+async def test_someone_elses_draft_is_never_overwritten(engine, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "storm.draft.json").write_text("notes, not a draft")
+    app = StorydiffApp(engine, steps=STEPS, pace=0.0, paused=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await steps(pilot, 1)
+        assert app.draft_path == tmp_path / "storm-2.draft.json"
+    assert (tmp_path / "storm.draft.json").read_text() == "notes, not a draft"
+    assert (tmp_path / "storm-2.draft.json").is_file()
+
+
 async def test_export_writes_fountain(engine, tmp_path):
     app = make_app(engine, tmp_path)
     async with app.run_test(size=SIZE) as pilot:

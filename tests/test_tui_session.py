@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -185,6 +186,12 @@ def test_a_draft_for_the_bundled_example_is_written_in_the_working_folder(monkey
     assert draft.default_path(demo_situation(), "storm") == tmp_path / "storm.draft.json"
     mine = tmp_path / "scenes" / "storm.situation.xml"
     assert draft.default_path(mine, "storm") == tmp_path / "scenes" / "storm.draft.json"
+
+
+def test_next_draft_names():
+    assert draft.next_path(Path("a/storm.draft.json")) == Path("a/storm-2.draft.json")
+    assert draft.next_path(Path("storm-2.draft.json")) == Path("storm-3.draft.json")
+    assert draft.next_path(Path("the-wake.draft.json")) == Path("the-wake-2.draft.json")
 
 
 @pytest.mark.parametrize(("text", "problem"), [

@@ -26,7 +26,7 @@ from .grid import BeatGrid, legend
 from .inspector import Inspector
 from .panels import BeatSheet, SituationPanel, StepStrip, render_situation, render_strip
 from .session import Session
-from .sources import FileWatch, demo_situation, is_draft, open_target
+from .sources import FileWatch, Opened, demo_situation, is_draft, open_target
 from .values import describe_pin, expand_variable, parse_pin, parse_value
 from .worker import RunStopped, StepReady, drive
 
@@ -82,6 +82,7 @@ class StorydiffApp(App[None]):
         self.running = False
         self.generation = 0
         self.autosave_failed = False
+        self.reopened = False
 
     # ------------------------------------------------------------ layout
 
@@ -115,24 +116,23 @@ class StorydiffApp(App[None]):
         if problem:
             self.report("Could not open", problem)
         self.set_interval(self.watch_seconds, self.check_files)
-        if self.session and not self.start_paused and not is_draft(self.target):
+        if self.session and not self.start_paused and not self.reopened:
             self.start()
 
     # ------------------------------------------------------------ opening
 
     def open_path(self, target: Path, draft_path: Path | None = None) -> str | None:
-        """Open a situation, story or draft; returns what went wrong (the current draft stays open)."""
+        """Open a situation, story or draft; returns what went wrong (the current draft stays open).
+
+        A situation whose draft file exists reopens that draft (paused), so opening the same
+        scene twice never overwrites earlier work; a draft there of another scene is left alone.
+        """
         try:
             if is_draft(target):
                 session, draft_path = self._session_from_draft(target), target
             else:
                 opened = open_target(target, self.characters)
-                draft_path = draft_path or drafts.default_path(opened.path, opened.name)
-                if draft_path.exists():
-                    session = self._session_from_draft(draft_path)
-                    self.notify(f"Reopened {draft_path.name}; r samples afresh.", title="Draft found")
-                else:
-                    session = Session(self.engine, opened, **self.settings)
+                session, draft_path = self._session_for(opened, draft_path)
         except (ValidationError, StorydiffError, OSError, drafts.DraftError) as e:
             self.watch = self.watch or FileWatch([target])
             return describe_error(e)
@@ -143,9 +143,30 @@ class StorydiffApp(App[None]):
         self.refresh_view(reshape=True)
         return None
 
+    def _session_for(self, opened: Opened, draft_path: Path | None) -> tuple[Session, Path]:
+        """The situation's own draft when there is one, else a new session and a draft file name."""
+        explicit = draft_path is not None
+        path = draft_path or drafts.default_path(opened.path, opened.name)
+        while path.exists():
+            try:
+                saved = drafts.load(path)
+            except drafts.DraftError:
+                if explicit:
+                    raise
+                saved = None
+            if saved and saved.source.resolve() == opened.path.resolve():
+                self.reopened = True
+                self.notify(f"Reopened {path.name}; r samples afresh.", title="Draft found")
+                return drafts.restore(self.engine, saved, opened), path
+            if explicit:
+                raise drafts.DraftError(f"{path} is a draft of {saved.source}; choose another --draft file")
+            path = drafts.next_path(path)
+        return Session(self.engine, opened, **self.settings), path
+
     def _session_from_draft(self, path: Path) -> Session:
         saved = drafts.load(path)
         opened = open_target(saved.source, saved.characters)
+        self.reopened = True
         return drafts.restore(self.engine, saved, opened)
 
     def check_files(self) -> None:

@@ -63,6 +63,15 @@ def default_path(source: Path, name: str) -> Path:
     return folder / f"{name}.draft.json"
 
 
+def next_path(path: Path) -> Path:
+    """`storm-2.draft.json` after `storm.draft.json`, `storm-3…` after that."""
+    stem, _, rest = path.name.partition(".")
+    base, _, number = stem.rpartition("-")
+    if base and number.isdigit():
+        return path.with_name(f"{base}-{int(number) + 1}.{rest}")
+    return path.with_name(f"{stem}-2.{rest}")
+
+
 def _source_entry(source: Path, draft_path: Path) -> dict:
     if is_bundled(source):
         return {"bundled": source.resolve().relative_to(bundled_library().resolve()).as_posix()}
