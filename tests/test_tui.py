@@ -208,7 +208,7 @@ async def test_pin_then_resume_honours_the_pin(engine, tmp_path, storm):
         assert not isinstance(app.screen, FormDialog)
         assert [p.var for p in app.session.pins] == ["mara.felt.joy@2"]
         assert app.session.step.index == 1 and app.state == "paused"
-        assert "* mara.felt.joy@2 ≥ 0.6" in rendered(app.query_one("#situation"))
+        assert "*mara.felt.joy@2 ≥ 0.6" in rendered(app.query_one("#situation"))
         await run_to_end(pilot)
         scene = app.session.scene()
         assert scene.cell("mara", 2).felt["joy"] >= 0.6 - 1e-6
@@ -507,7 +507,7 @@ def test_a_writer_drafts_a_scene_in_a_real_terminal(tmp_path):
         term.wait_for("Pin · mara at beat 2")
         term.type_into_field(">=0.1")
         term.send("Enter")
-        screen = term.wait_for("* mara.shown.")
+        screen = term.wait_for("*mara.shown.")
         term.send("Space")
         term.wait_for("step 5/5", "done")
         term.send("x")

@@ -463,8 +463,7 @@ class StorydiffApp(App[None]):
     def action_toggle_sheet(self) -> None:
         tabs = self.query_one(TabbedContent)
         tabs.active = "sheet" if tabs.active == "scene" else "scene"
-        if tabs.active == "scene":
-            self.grid.focus()
+        (self.grid if tabs.active == "scene" else self.query_one("#sheet-scroll")).focus()
 
     def action_open(self) -> None:
         def check(values: dict[str, str]) -> str | None:

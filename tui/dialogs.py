@@ -123,7 +123,7 @@ class ExportDialog(ModalScreen[bool]):
                     yield RadioButton(fmt, value=fmt == self.fmt, name=fmt)
             yield Label("File", classes="field-label")
             yield Input(str(self.stem.with_name(self.stem.name + EXTENSIONS[self.fmt])), id="path")
-            yield Static("enter writes the file (atomically)", classes="hint")
+            yield Static(self._hint(), id="export-hint", classes="hint")
             yield Static("", id="message", classes="message")
             with Horizontal(classes="buttons"):
                 yield Button("Export", variant="primary", id="ok")
@@ -131,6 +131,9 @@ class ExportDialog(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#path", Input).focus()
+
+    def _hint(self) -> str:
+        return f"enter writes {self.fmt} to this file (atomically)"
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
         self.fmt = event.pressed.name or self.fmt
@@ -140,6 +143,7 @@ class ExportDialog(ModalScreen[bool]):
         for ext in EXTENSIONS.values():
             stem = stem.removesuffix(ext)
         path.value = str(current.with_name(stem + EXTENSIONS[self.fmt]))
+        self.query_one("#export-hint", Static).update(self._hint())
 
     def submit(self) -> None:
         problem = self.write(self.fmt, Path(self.query_one("#path", Input).value))

@@ -54,11 +54,11 @@ def render_situation(situation: Situation, cast: Cast, pins: list[Pin], part: st
         out.append(f"  {traits(cast, cid)}\n")
     out.append("\nPINS\n", "bold dim")
     for pin in situation.pins:
-        out.append(f"  {describe_pin(pin)}\n")
+        out.append(f"{describe_pin(pin)}\n")
     for pin in pins:
-        out.append(f"* {describe_pin(pin)}\n", "bold")
+        out.append(f"*{describe_pin(pin)}\n", "bold")
     if not situation.pins and not pins:
-        out.append("  none\n", "dim")
+        out.append("none\n", "dim")
     out.append("\nSETTING\n", "bold dim")
     out.append(f"{situation.setting or '—'}\n")
     out.append("\nEVENTS\n", "bold dim")
