@@ -402,6 +402,40 @@ async def test_a_story_goes_scene_by_scene_carrying_mood_and_stance(engine, tmp_
         assert "scene 2 of 7" in rendered(app.query_one("#situation"))
 
 
+async def test_open_and_guidance_dialogs_check_what_is_typed(engine, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the bundled examples' drafts go to the working folder
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        dialog = await open_dialog(pilot, "o")
+        await type_into(pilot, "field-path", str(tmp_path / "nowhere.situation.xml"))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is dialog and "no such file" in rendered(dialog.query_one("#message"))
+        await type_into(pilot, "field-path", str(bundled_library() / "situations" / "the-wake.situation.xml"))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, FormDialog) and app.session.situation.id == "the-wake"
+        assert app.draft_path == tmp_path / "the-wake.draft.json"
+        dialog = await open_dialog(pilot, "g")
+        await type_into(pilot, "field-guidance", "strong")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is dialog and "not a number" in rendered(dialog.query_one("#message"))
+        await type_into(pilot, "field-guidance", "2")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.session.finished)
+        await settle(pilot)
+        assert app.session.guidance == 2.0 and app.session.scene().provenance.guidance == 2.0
+
+
+def test_the_tui_command_is_listed(capsys):
+    from storydiff.cli import main
+
+    assert main(["tui", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "SITUATION_OR_STORY_OR_DRAFT" in out and "--draft" in out
+
+
 def test_importing_storydiff_does_not_import_textual():
     code = "import sys, storydiff, storydiff.cli; storydiff.Engine; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -15,6 +15,7 @@ from storydiff.tui.values import describe_pin, expand_variable, parse_pin, parse
 from storydiff.engine import Engine
 from storydiff.errors import StorydiffError
 from storydiff.layout import StateLayout
+from storydiff.loader import bundled_library
 from storydiff.models import Pin
 from storydiff.vocab import OCC_EMOTIONS
 
@@ -179,6 +180,20 @@ def test_a_finished_draft_can_still_be_revised(engine, opened, tmp_path):
     assert reopened.step.index == 1
     run_through(reopened)
     assert abs(reopened.scene().cell("mara", 8).felt["anger"] - 0.6) < 1e-5
+
+
+def test_a_story_draft_keeps_its_finished_scenes_and_what_carries_over(engine, tmp_path):
+    story = open_target(bundled_library() / "stories" / "saltmarsh.story.xml")
+    session = Session(engine, story, steps=3)
+    run_through(session)
+    session.next_part()
+    run_through(session, 1)
+    assert session.run.seed == 1 and session.previous
+    reopened = draft.restore(engine, draft.load(draft.save(session, tmp_path / "s.draft.json")), story)
+    assert (reopened.part, reopened.done, reopened.previous) == (1, session.done, session.previous)
+    run_through(session)
+    run_through(reopened)
+    assert torch.equal(session.step.projected, reopened.step.projected)
 
 
 def test_a_draft_for_the_bundled_example_is_written_in_the_working_folder(monkeypatch, tmp_path):
