@@ -77,6 +77,7 @@ class Session:
     undo_stack: list[Snapshot] = field(default_factory=list)
     redo_stack: list[Snapshot] = field(default_factory=list)
     run: Run | None = None
+    _scene: tuple[Step, Run, Scene] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.run is None:
@@ -102,7 +103,11 @@ class Session:
 
     def scene(self) -> Scene | None:
         """The current step's projected estimate as a scene (the sampled scene once finished)."""
-        return self.engine.scenes(self.run, self.step)[0] if self.step else None
+        if self.step is None:
+            return None
+        if self._scene is None or self._scene[0] is not self.step or self._scene[1] is not self.run:
+            self._scene = (self.step, self.run, self.engine.scenes(self.run, self.step)[0])
+        return self._scene[2]
 
     def scenes(self) -> list[Scene]:
         """The story's finished scenes and the current one: what export writes."""
