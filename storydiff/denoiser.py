@@ -165,12 +165,22 @@ class SceneTransformer(nn.Module):
             h = block(h, cvec, beat_bias, char_bias)
         x_out, _ = self.final(h, cvec)
         tokens = self.token_out(x_out)
-        hi = h[:, :, None].expand(b, c, c, t, h.shape[-1])
-        hj = h[:, None].expand(b, c, c, t, h.shape[-1])
-        rel = cond.relations[:, :c, :c, None].expand(b, c, c, t, N_STANCE)
-        stance = self.pair_out(torch.cat([hi, hj, rel], dim=-1)).permute(0, 1, 3, 2, 4).reshape(b, c, t, c * N_STANCE)
+        stance = self._stance(h, cond.relations[:, :c, :c]).permute(0, 1, 3, 2, 4).reshape(b, c, t, c * N_STANCE)
         pad = f - TOKEN_FEATURES - c * N_STANCE
         return torch.cat([tokens, stance, x.new_zeros(b, c, t, pad)], dim=-1)
+
+    def _stance(self, h: torch.Tensor, relations: torch.Tensor) -> torch.Tensor:
+        """`pair_out([h_i, h_j, relation_ij])` for every ordered pair, `[b, i, j, t, 3]`.
+
+        The first layer is linear in the concatenation, so it is applied to each token once and
+        broadcast over pairs: the same function without a `[b, c, c, t, 2·width]` tensor.
+        """
+        first, activation, last = self.pair_out
+        w_i, w_j, w_rel = first.weight.split([h.shape[-1], h.shape[-1], N_STANCE], dim=1)
+        own = F.linear(h, w_i, first.bias)[:, :, None]              # [b, i, 1, t, w]
+        other = F.linear(h, w_j)[:, None]                           # [b, 1, j, t, w]
+        relation = F.linear(relations, w_rel)[:, :, :, None]        # [b, i, j, 1, w]
+        return last(activation(own + other + relation))
 
 
 class Denoiser(nn.Module):

@@ -147,3 +147,15 @@ def test_corrupt_or_mismatched_checkpoints_give_one_clear_error(tmp_path):
         load_checkpoint(other)
     with pytest.raises(StorydiffError, match="not found"):
         load_checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_stance_readout_is_the_pair_mlp_on_concatenated_features():
+    torch.manual_seed(0)
+    net = Denoiser(DenoiserConfig(width=32, depth=1, heads=2)).net
+    b, c, t = 2, 3, 4
+    h, relations = torch.randn(b, c, t, 32), torch.randn(b, c, c, 3)
+    hi = h[:, :, None].expand(b, c, c, t, 32)
+    hj = h[:, None].expand(b, c, c, t, 32)
+    rel = relations[:, :, :, None].expand(b, c, c, t, 3)
+    expected = net.pair_out(torch.cat([hi, hj, rel], dim=-1))
+    assert torch.allclose(net._stance(h, relations), expected, atol=1e-6)
