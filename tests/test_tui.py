@@ -444,20 +444,23 @@ def test_importing_storydiff_does_not_import_textual():
 
 # ---------------------------------------------------------------- how it looks (SVG snapshots)
 
-def snapshot_app(engine: Engine, tmp_path: Path) -> StorydiffApp:
-    """Paused, fixed seed, and a draft name that does not depend on the temporary folder."""
+@pytest.fixture
+def snapshot_app(engine, tmp_path, monkeypatch) -> StorydiffApp:
+    """Paused, fixed seed, a draft name that does not depend on the temporary folder, and file names
+    in messages relative to the folder holding the example library, wherever it is installed."""
+    monkeypatch.chdir(bundled_library().parent)
     return make_app(engine, tmp_path, seed=0)
 
 
-def test_snapshot_grid_and_inspector(engine, tmp_path, snap_compare):
+def test_snapshot_grid_and_inspector(snapshot_app, snap_compare):
     async def run_before(pilot) -> None:
         await steps(pilot, 3)
         await pilot.press("down", "right", "right")
 
-    assert snap_compare(snapshot_app(engine, tmp_path), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_snapshot_infeasible_pin_refused(engine, tmp_path, snap_compare):
+def test_snapshot_infeasible_pin_refused(snapshot_app, snap_compare):
     async def run_before(pilot) -> None:
         await steps(pilot, 1)
         await open_dialog(pilot, "p")
@@ -465,15 +468,15 @@ def test_snapshot_infeasible_pin_refused(engine, tmp_path, snap_compare):
         for field in pilot.app.screen.query("Input"):
             field.cursor_blink = False
 
-    assert snap_compare(snapshot_app(engine, tmp_path), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_snapshot_beat_sheet(engine, tmp_path, snap_compare):
+def test_snapshot_beat_sheet(snapshot_app, snap_compare):
     async def run_before(pilot) -> None:
         await run_to_end(pilot)
         await pilot.press("t")
 
-    assert snap_compare(snapshot_app(engine, tmp_path), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
 
 
 # ---------------------------------------------------------------- in a real terminal
