@@ -232,14 +232,15 @@ def report_quality(results: list[Quality], held: torch.Tensor, situations: int) 
 
     print(f"\n### How far x0_hat moves on the last steps ({DEFAULT_STEPS} steps; RMS per variable)\n")
     tail = 5
-    print("| sampler | step 2 | " + " | ".join(f"step {DEFAULT_STEPS - tail + i + 1}" for i in range(tail))
-          + " | last / step 2 |")
+    print("| sampler | largest (step) | " + " | ".join(f"step {DEFAULT_STEPS - tail + i + 1}" for i in range(tail))
+          + " | last / largest |")
     print("|---|---|" + "---|" * tail + "---|")
     for q in results:
         if q.steps == DEFAULT_STEPS:
             per_step = np.mean(np.array(q.moves), axis=0)  # per_step[i]: the move into step i + 2
-            shown = [per_step[0], *per_step[-tail:]]
-            print(f"| {q.sampler} | " + " | ".join(f"{v:.4f}" for v in shown) + f" | {per_step[-1] / per_step[0]:.2f} |")
+            peak = int(per_step.argmax())
+            print(f"| {q.sampler} | {per_step[peak]:.4f} ({peak + 2}) | "
+                  + " | ".join(f"{v:.4f}" for v in per_step[-tail:]) + f" | {per_step[-1] / per_step[peak]:.2f} |")
 
     ddim_steps = max(k for (s, k) in stats if s == "ddim")
     for key in dict.fromkeys([(DEFAULT_SAMPLER, DEFAULT_STEPS), ("ddim", ddim_steps)]):
@@ -313,6 +314,8 @@ def main() -> None:
     began = time.perf_counter()
     print(f"## Sampling ({mode}) · {machine(engine.device)} · checkpoint {engine.checkpoint} "
           f"· default {DEFAULT_SAMPLER} {DEFAULT_STEPS} steps")
+    if args.quick:
+        print("\n(quick: a smoke run; with 3 situations the quality figures are too noisy to choose by)")
     if "split" in parts:
         report_split(engine, [1, 64] if not args.quick else [1, 16], repeats=2 if args.quick else 3)
     if "quality" in parts:
