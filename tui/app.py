@@ -56,6 +56,7 @@ class StorydiffApp(App[None]):
         Binding("g", "guidance", "Guidance"),
         Binding("p", "pin", "Pin"),
         Binding("e", "edit", "Edit"),
+        Binding("delete,backspace", "unpin", "Unpin", show=False),
         Binding("u", "undo", "Undo"),
         Binding("ctrl+r", "redo", "Redo"),
         Binding("s", "save", "Save"),
@@ -268,7 +269,8 @@ class StorydiffApp(App[None]):
         self.grid.show(scene, self.pinned_cells())
         self.query_one("#legend", Static).update(legend(scene) if scene else "")
         part = f"scene {session.part + 1} of {len(session.opened.situations)}" if session.opened.story else ""
-        self.query_one(SituationPanel).update(render_situation(situation, session.opened.cast, session.pins, part))
+        panel = render_situation(situation, session.opened.cast, session.pins, part)
+        self.query_one(SituationPanel).update(panel)
         self.query_one(BeatSheet).show(session.scenes())
         self.refresh_inspector()
         self.refresh_strip()
@@ -289,7 +291,7 @@ class StorydiffApp(App[None]):
             return
         cid, beat = selected
         events = [e.text or e.id for e in scene.events if e.beat == beat]
-        pins = [describe_pin(p) for p in session.pins if p.var.startswith(f"{cid}.") and p.var.endswith(f"@{beat}")]
+        pins = [describe_pin(p) for p in session.pins_on(cid, beat)]
         self.inspector.show(scene.cell(cid, beat), scene.names[cid], scene.names, events, pins)
 
     def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
@@ -387,7 +389,8 @@ class StorydiffApp(App[None]):
             try:
                 guidance = float(values["guidance"])
             except ValueError:
-                return f"'{values['guidance']}' is not a number; 1 means no guidance, 2 follows the situation more"
+                return (f"'{values['guidance']}' is not a number; "
+                        "1 means no guidance, 2 follows the situation more closely")
             if not 0 <= guidance <= 10:
                 return "guidance runs from 0 to 10 (1 = none)"
             return self.restart(guidance=guidance)
@@ -427,7 +430,8 @@ class StorydiffApp(App[None]):
             if was_finished:
                 self.start()
 
-        fields = [Field("var", "Variable", f"shown.{emotion}", "felt.anger, mood.pleasure, stance.ilan.trust"),
+        example = "felt.anger, mood.pleasure, stance.other.trust"
+        fields = [Field("var", "Variable", f"shown.{emotion}", example),
                   Field("value", value_label, f"{value:.2f}")]
         self.push_screen(FormDialog(f"{title} · {cell.character} at beat {beat}", fields, check, hint), done)
 
@@ -438,6 +442,21 @@ class StorydiffApp(App[None]):
     def action_edit(self) -> None:
         self._change_dialog("Edit", "New value", "set once from this step on; not a constraint",
                             lambda name, text: self.session.edit(name, parse_value(text, name)))
+
+    def action_unpin(self) -> None:
+        """Remove the writer's pins on the selected cell (the file's own pins stay)."""
+        if self.session is None or self.grid.selected is None:
+            return
+        cid, beat = self.grid.selected
+        mine = [p.var for p in self.session.pins_on(cid, beat)]
+        if not mine:
+            self.notify("No pin of yours on this cell.")
+            return
+        self.stop()
+        self.session.unpin(*mine)
+        self.notify(f"Unpinned {', '.join(mine)}; u brings {'them' if len(mine) > 1 else 'it'} back.")
+        self.autosave()
+        self.refresh_view()
 
     def action_undo(self) -> None:
         self._history(self.session.undo if self.session else None, "Nothing to undo.", "Undone.")

@@ -18,7 +18,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
-EXTENSIONS = {"text": ".txt", "json": ".json", "emotionml": ".emotionml", "fountain": ".fountain", "ink": ".ink"}
+EXTENSIONS = {"text": ".txt", "json": ".json", "emotionml": ".emotionml", "fountain": ".fountain",
+              "ink": ".ink"}
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ class FormDialog(ModalScreen[bool]):
 class ErrorDialog(ModalScreen[None]):
     """Problems in files, one `file:line:col: error: message` per line; the app carries on behind it."""
 
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "close", "Close"), Binding("enter", "close", "Close")]
+    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "close", "Close"),
+                                         Binding("enter", "close", "Close")]
 
     def __init__(self, title: str, text: str):
         super().__init__()

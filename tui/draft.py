@@ -114,14 +114,17 @@ def dumps(session: Session, path: Path) -> str:
         tensors.update({f"{k}.carry.{name}": t for name, t in carried.items()})
         steps.append({"index": step.index, "sigma": step.sigma, "sigma_next": step.sigma_next,
                       "binding": step.binding, "carry": carry_meta})
-    blob = save_tensors({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}) if tensors else b""
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    blob = save_tensors(tensors) if tensors else b""
     doc = {
         "format": FORMAT, "version": VERSION,
         "source": _source_entry(session.opened.path, path),
         "characters": session.opened.explicit_characters,
-        "seed": session.seed, "steps": session.steps, "sampler": session.sampler, "guidance": session.guidance,
+        "seed": session.seed, "steps": session.steps, "sampler": session.sampler,
+        "guidance": session.guidance,
         "part": session.part,
-        "pins": [p.model_dump(include={"var", "min", "max", "equal"}, exclude_none=True) for p in session.pins],
+        "pins": [p.model_dump(include={"var", "min", "max", "equal"}, exclude_none=True)
+                 for p in session.pins],
         "edits": [{"var": e.var, "value": e.value, "at": e.at} for e in session.edits],
         "previous": session.previous,
         "done": [s.model_dump(mode="json") for s in session.done],
@@ -164,15 +167,18 @@ def load(path: str | Path) -> Draft:
         if doc.get("format") != FORMAT:
             raise DraftError(f"{path}: not a storydiff draft (no \"format\": \"{FORMAT}\")")
         if doc.get("version") != VERSION:
-            raise DraftError(f"{path}: draft version {doc.get('version')} is not supported (expected {VERSION})")
+            raise DraftError(f"{path}: draft version {doc.get('version')} is not supported "
+                             f"(expected {VERSION})")
         blob = base64.b64decode(doc["tensors"])
         tensors = load_tensors(blob) if blob else {}
-        history = [Step(s["index"], s["sigma"], s["sigma_next"], *(tensors[f"{k}.{t}"] for t in _STEP_TENSORS[:4]),
+        history = [Step(s["index"], s["sigma"], s["sigma_next"],
+                        *(tensors[f"{k}.{t}"] for t in _STEP_TENSORS[:4]),
                         s["binding"], tensors[f"{k}.rng_state"], _carry(k, s["carry"], tensors))
                    for k, s in enumerate(doc["history"])]
         return Draft(
             source=_source_path(doc["source"], path), characters=doc.get("characters"),
-            seed=int(doc["seed"]), steps=int(doc["steps"]), sampler=doc["sampler"], guidance=float(doc["guidance"]),
+            seed=int(doc["seed"]), steps=int(doc["steps"]), sampler=doc["sampler"],
+            guidance=float(doc["guidance"]),
             part=int(doc.get("part", 0)), pins=[Pin(**p) for p in doc["pins"]],
             edits=[Edit(e["var"], float(e["value"]), int(e["at"])) for e in doc["edits"]],
             done=[Scene.model_validate(s) for s in doc.get("done", [])], previous=doc.get("previous"),

@@ -26,7 +26,8 @@ def cell_text(cell: CharacterBeat, pinned: bool = False) -> Text:
     if value < SHOWN_FLOOR:
         return Text.assemble(" ", (FAINT_GLYPH, "dim"), (intensity(value), f"dim {style}"), mark)
     colour = COLOURS[emotion]
-    return Text.assemble(" ", (GLYPHS[emotion], f"bold {colour}"), (intensity(value), f"{colour} {style}"), mark)
+    return Text.assemble(" ", (GLYPHS[emotion], f"bold {colour}"), (intensity(value), f"{colour} {style}"),
+                         mark)
 
 
 def legend(scene: Scene) -> Text:
@@ -40,7 +41,8 @@ def legend(scene: Scene) -> Text:
     parts: list[tuple[str, str] | str] = []
     for emotion in seen:
         parts += [(GLYPHS[emotion], COLOURS[emotion]), f" {emotion}  "]
-    parts += [f"{FAINT_GLYPH} nothing shown  {GAP_MARK} felt ≠ shown  ", ("underlined", "underline"), " pinned"]
+    parts += [f"{FAINT_GLYPH} nothing shown  {GAP_MARK} felt ≠ shown  ", ("underlined", "underline"),
+              " pinned"]
     return Text.assemble(*parts)
 
 
@@ -67,7 +69,10 @@ class BeatGrid(DataTable):
         """Fill every cell from a scene (placeholders while there is none yet)."""
         for cid in self.cast:
             for beat in range(1, len(self.columns) + 1):
-                text = Text(" …", "dim") if scene is None else cell_text(scene.cell(cid, beat), (cid, beat) in pinned)
+                if scene is None:
+                    text = Text(" …", "dim")
+                else:
+                    text = cell_text(scene.cell(cid, beat), (cid, beat) in pinned)
                 self.update_cell(cid, str(beat), text)
 
     @property

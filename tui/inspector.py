@@ -11,7 +11,7 @@ from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
-from storydiff.render import temperament
+from storydiff.render import subtext_summary, temperament
 from storydiff.scene import CharacterBeat
 from storydiff.vocab import PAD, STANCE
 
@@ -53,12 +53,16 @@ def render_cell(cell: CharacterBeat, name: str, names: dict[str, str], events: l
     for event in events:
         out.append(Text(f"! {event}", "italic"))
     out.append(Text.assemble(("does ", "dim"), cell.behaviour_text or "(nothing from the repertoire)"))
+    subtext = subtext_summary(cell)
+    if subtext:
+        out.append(Text.assemble(("≠ ", "bold"), (subtext, "italic")))
     out.append(Text.assemble(("felt ", "dim"), "/", (" shown", "dim")))
     for emotion in top_emotions(cell):
         colour = COLOURS[emotion]
         out.append(Text.assemble((GLYPHS[emotion], colour), f" {emotion}"))
-        out.append(Text.assemble("  felt  ", (bar(cell.felt[emotion]), "grey70"), f" {cell.felt[emotion]:.2f}"))
-        out.append(Text.assemble("  shown ", (bar(cell.shown[emotion]), colour), f" {cell.shown[emotion]:.2f}"))
+        felt, shown = cell.felt[emotion], cell.shown[emotion]
+        out.append(Text.assemble("  felt  ", (bar(felt), "grey70"), f" {felt:.2f}"))
+        out.append(Text.assemble("  shown ", (bar(shown), colour), f" {shown:.2f}"))
     out.append(Text.assemble(("mood ", "dim"), temperament(cell.mood)))
     for dim in PAD:
         value = cell.mood[dim]
@@ -76,7 +80,8 @@ def render_cell(cell: CharacterBeat, name: str, names: dict[str, str], events: l
     if len(rules) > BINDING_SHOWN:
         out.append(Text(f"  … {len(rules) - BINDING_SHOWN} more", "dim"))
     if edges:
-        out.append(Text(f"  {edges} value{'s' if edges > 1 else ''} at the edge of {'their' if edges > 1 else 'its'} range", "dim"))
+        words = "values at the edge of their range" if edges > 1 else "value at the edge of its range"
+        out.append(Text(f"  {edges} {words}", "dim"))
     if not cell.binding:
         out.append(Text("  nothing: free here"))
     return Group(*out)

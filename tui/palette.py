@@ -17,7 +17,8 @@ GLYPHS: dict[str, str] = {
 COLOURS: dict[str, str] = {
     "anger": "#ff5f5f", "hate": "#d70000", "reproach": "#ff8787", "resentment": "#d75f5f",
     "fear": "#af87ff", "fears-confirmed": "#8757d7", "hope": "#87d7ff", "relief": "#5fd7af",
-    "distress": "#5f87d7", "disappointment": "#87afd7", "remorse": "#5f5faf", "shame": "#8787af", "pity": "#87afaf",
+    "distress": "#5f87d7", "disappointment": "#87afd7", "remorse": "#5f5faf", "shame": "#8787af",
+    "pity": "#87afaf",
     "joy": "#ffd75f", "satisfaction": "#d7d75f", "gratification": "#ffaf5f", "gloating": "#d7af00",
     "happy-for": "#afd75f", "admiration": "#87d787", "gratitude": "#5faf5f", "pride": "#ffaf00",
     "love": "#ff87af",

@@ -28,7 +28,7 @@ REVISE_FROM = 0.5
 
 @dataclass(frozen=True)
 class Edit:
-    """A value written into the scene once (not a constraint); `at` is the step it was made after (-1: start)."""
+    """A value written into the scene once, not a constraint; `at`: the step it was made after (-1: start)."""
 
     var: str
     value: float
@@ -108,6 +108,10 @@ class Session:
         if self._scene is None or self._scene[0] is not self.step or self._scene[1] is not self.run:
             self._scene = (self.step, self.run, self.engine.scenes(self.run, self.step)[0])
         return self._scene[2]
+
+    def pins_on(self, character: str, beat: int) -> list[Pin]:
+        """The writer's pins on one cell."""
+        return [p for p in self.pins if p.var.startswith(f"{character}.") and p.var.endswith(f"@{beat}")]
 
     def scenes(self) -> list[Scene]:
         """The story's finished scenes and the current one: what export writes."""
@@ -189,14 +193,15 @@ class Session:
         at = self.step.index if self.step else -1
         self.edits = [e for e in self.edits if e.var != var] + [Edit(var, float(value), at)]
 
-    def unpin(self, var: str) -> None:
-        """Remove a pin (undoable)."""
-        pins = [p for p in self.pins if p.var != var]
+    def unpin(self, *variables: str) -> None:
+        """Remove pins (one undoable change)."""
+        pins = [p for p in self.pins if p.var not in variables]
         run = self.prepare(pins=pins)
         self._record()
         self.pins, self.run = pins, run
 
-    def restart(self, seed: int | None = None, steps: int | None = None, guidance: float | None = None) -> None:
+    def restart(self, seed: int | None = None, steps: int | None = None,
+                guidance: float | None = None) -> None:
         """Start the scene again from noise with a new seed, step count or guidance; edits stay held."""
         run = self.prepare(seed=seed, steps=steps, guidance=guidance)
         self._record()
@@ -240,7 +245,8 @@ class Session:
         """Move on to the story's next scene, starting from where this one ended."""
         scene = self.scene()
         if not (self.finished and self.story_has_next and scene):
-            raise ValueError("finish this scene first" if self.story_has_next else "this is the story's last scene")
+            raise ValueError("finish this scene first" if self.story_has_next
+                             else "this is the story's last scene")
         previous = carry_over(scene, self.opened.carry(self.part + 1))
         self.done.append(scene)
         self.part, self.previous = self.part + 1, previous or None

@@ -54,6 +54,6 @@ def drive(steps: Iterator[Step], post: Callable[[Message], object], generation: 
                 break
             while not worker.is_cancelled and time.monotonic() - started < pace:
                 time.sleep(min(0.02, pace))
-    except Exception as e:  # noqa: BLE001 -- reported to the writer in a dialog; the draft on disk is untouched
+    except Exception as e:  # noqa: BLE001 -- shown to the writer in a dialog; the draft stays on disk
         error = e
     post(RunStopped(generation, error))
