@@ -186,7 +186,7 @@ class StorydiffApp(App[None]):
             self.session.reload(opened)
         except (ValidationError, StorydiffError, OSError) as e:
             self.report("Not reloaded: the draft is unchanged", describe_error(e))
-            if was_running:
+            if was_running and not self.running:
                 self.start()
             return
         self.watch = FileWatch(self.session.opened.watched())
