@@ -136,6 +136,7 @@ def test_batched_scenes_differ_from_one_another(engine, storm):
     assert a.vector() != b.vector() != c.vector() and a.vector() != c.vector()
 
 
+@pytest.mark.slow
 def test_story_carries_stance_over_and_reports_progress_per_scene(engine):
     import io
 
@@ -144,9 +145,11 @@ def test_story_carries_stance_over_and_reports_progress_per_scene(engine):
 
     cast = storydiff.load_characters(LIBRARY)
     story = storydiff.load_story(next((LIBRARY / "stories").glob("*.story.xml")), cast)
+    # the commissioner's rooms, then the inquiry: dray and ansel are in both, stance carries over
+    story = story.model_copy(update={"scenes": story.scenes[3:5], "situations": story.situations[3:5]})
     stream = io.StringIO()
-    bar = SampleProgress(stream, len(story.scenes), steps=2)
-    scenes = engine.sample_story(story, cast, seed=1, steps=2, progress=bar)
+    bar = SampleProgress(stream, len(story.scenes), steps=1)
+    scenes = engine.sample_story(story, cast, seed=1, steps=1, progress=bar)
     bar.close()
     assert len(scenes) == len(story.scenes)
     checked = 0
@@ -160,7 +163,7 @@ def test_story_carries_stance_over_and_reports_progress_per_scene(engine):
                 checked += 1
     assert checked > 0
     out = stream.getvalue()
-    assert f"scene {len(story.scenes)}/{len(story.scenes)}" in out and out.endswith("2/2 steps\n")
+    assert "scene 2/2" in out and out.endswith("1/1 steps\n")
 
 
 def test_infeasible_pin_fails_before_sampling_with_the_conflict_named(engine, storm):
