@@ -8,8 +8,11 @@ Reference points, in the same run: the training corpus's own distance to the hel
 set (the floor the prior can hope for) and the same training scenes with their beats
 shuffled (the ceiling a prior with no sense of time would reach). Also: how often an
 unprojected sample breaks a hard constraint, and nearest-neighbour memorisation.
+With `--text-heldout` (and `--text-train`), the same comparison on held-out real plays
+(`text_quality.py`).
 
     python benchmarks/prior_quality.py [--checkpoint PATH] [--n 64] [--corpus DIR] [--device cpu]
+        [--text-heldout SHARD] [--text-train SHARD]
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import time
 import numpy as np
 import torch
 from heldout import held_out_scene, transitions
+from text_quality import text_rows
 
 from storydiff.engine import Engine
 from storydiff.metrics import energy_distance, memorisation_ratio, shuffle_beats
@@ -32,6 +36,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--sampler", default="heun")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--text-heldout", default=None, help="shard of held-out plays' scenes")
+    parser.add_argument("--text-train", default=None, help="shard of the training plays' scenes")
     args = parser.parse_args()
     engine = Engine.load(args.checkpoint, args.device) if args.checkpoint else Engine.default(args.device)
     held, projected, raw, violations = [], [], [], []
@@ -76,6 +82,10 @@ def main() -> None:
     print(f"{'':28s} energy distance to held-out transitions")
     for name, value in rows:
         print(f"{name:28s} {value:8.4f}")
+    if args.text_heldout:
+        print(f"{'':28s} energy distance to held-out plays' observed transitions")
+        for name, value in text_rows(engine, args.text_heldout, args.text_train, args.sampler, args.steps):
+            print(f"{name:28s} {value:8.4f}")
     v = np.array(violations)
     print(f"unprojected samples breaking a hard constraint (> 1e-6): {float((v > 1e-6).mean()):.2f}; "
           f"median max violation {float(np.median(v)):.3f}")
