@@ -50,10 +50,13 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 DEFAULT_WINDOW = 16
-# Euler with 4 steps, projecting the final estimate: within the default sampler's spread on
-# the agents benchmark (benchmarks/RESULTS.md), at a fifth of its cost.
-AGENT_SAMPLER = "euler"
+# Permenter–Yuan with 4 steps from σ = 0.2, starting at the last beat played (SDEdit, Meng et al.
+# 2022), projecting the final estimate: within the default sampler's spread on the agents
+# benchmark (energy distance to simulated scenes, benchmarks/RESULTS.md) at a sixth of its
+# network evaluations. The first beat, with nothing played to start from, uses the full schedule.
+AGENT_SAMPLER = "pyuan"
 AGENT_STEPS = 4
+AGENT_START_SIGMA = 0.2
 AGENT_TOL = 1e-6
 SAVE_FORMAT = "storydiff-agent/1"
 # Compiled windows, shared by every agent of the same scene (same cast, situation and carry-over):
@@ -105,6 +108,7 @@ class _Plan:
     window: _Window
     polytope: Polytope
     offset: int        # absolute beat = window-relative beat + offset
+    sigmas: list[float]
     rng: torch.Tensor  # generator state before the draw, restored if the beat fails
 
 
@@ -122,7 +126,8 @@ class Agent:
 
     def __init__(self, engine: Engine, situation: Situation, *, cast: Cast | None = None, seed: int = 0,
                  window: int = DEFAULT_WINDOW, sampler: str = AGENT_SAMPLER, steps: int = AGENT_STEPS,
-                 project: Literal["final", "every"] = "final", previous: Mapping[str, float] | None = None,
+                 project: Literal["final", "every"] = "final", start_sigma: float | None = AGENT_START_SIGMA,
+                 previous: Mapping[str, float] | None = None,
                  history_limit: int | None = None, pins: Sequence[Pin] = ()):
         cast = cast or situation.library
         if cast is None:
@@ -141,14 +146,18 @@ class Agent:
             raise StorydiffError("steps must be at least 1")
         if project not in ("final", "every"):
             raise StorydiffError(f"project must be 'final' or 'every', got {project!r}")
+        if start_sigma is not None and not cfg.sigma_min < start_sigma <= cfg.sigma_max:
+            raise StorydiffError(f"start_sigma must lie in ({cfg.sigma_min:g}, {cfg.sigma_max:g}], got {start_sigma!r}")
         if history_limit is not None and history_limit < 1:
             raise StorydiffError("history_limit must be at least 1")
         self.engine, self.cast, self.situation = engine, cast, situation.model_copy(update={"library": cast})
         self.seed, self.window, self.sampler, self.steps, self.project = seed, window, sampler, steps, project
+        self.start_sigma = start_sigma
         self.history_limit = history_limit
         self.previous = dict(previous or {})
         self._layout = StateLayout(situation.cast, 1, cfg.max_characters)
-        self._sigmas = sigmas_for(sampler, steps, cfg.sigma_min, cfg.sigma_max)
+        self._sigmas = sigmas_for(sampler, steps, cfg.sigma_min, cfg.sigma_max)  # from pure noise
+        self._sigmas_played = sigmas_for(sampler, steps, cfg.sigma_min, start_sigma) if start_sigma else self._sigmas
         self._generator = torch.Generator().manual_seed(seed)
         self._values = torch.zeros(len(situation.cast), 0, self._layout.features)
         self._first = 1  # absolute beat of _values[:, 0]
@@ -165,6 +174,11 @@ class Agent:
             self.pin(pin)
 
     # -- what a game reads --------------------------------------------------------------------
+    @property
+    def settings(self) -> tuple:
+        """What agents stepped together must share: sampler, steps, projection, start σ."""
+        return self.sampler, self.steps, self.project, self.start_sigma
+
     @property
     def cast_ids(self) -> list[str]:
         return list(self.situation.cast)
@@ -245,7 +259,8 @@ class Agent:
             situation = Situation.model_validate(data["situation"])
             o = data["options"]
             agent = cls(engine, situation, cast=cast, seed=o["seed"], window=o["window"], sampler=o["sampler"],
-                        steps=o["steps"], project=o["project"], previous=data["previous"],
+                        steps=o["steps"], project=o["project"], start_sigma=o["start_sigma"],
+                        previous=data["previous"],
                         history_limit=o["history_limit"])
             agent._restore(data)
         except StorydiffError:
@@ -262,7 +277,8 @@ class Agent:
                                   if any(self.cast[c].culture == k for c in self.situation.cast)}},
             "situation": self.situation.model_dump(mode="json"),
             "options": {"seed": self.seed, "window": self.window, "sampler": self.sampler, "steps": self.steps,
-                        "project": self.project, "history_limit": self.history_limit},
+                        "project": self.project, "start_sigma": self.start_sigma,
+                        "history_limit": self.history_limit},
             "previous": self.previous,
             "first": self._first,
             "values": self._layout.flatten(self._values.transpose(0, 1).reshape(-1, *self._layout.shape))
@@ -412,8 +428,10 @@ class Agent:
         rng = self._generator.get_state()
         noise = torch.randn((len(self.situation.cast), end - start + 1, self._layout.features),
                             generator=self._generator)
-        return _Plan(self, beat, start, end - start + 1, condition, self._known(start, beat), noise, window,
-                     self._bounded(window, self._known_flat(start, end)), offset, rng)
+        known = self._known(start, beat)
+        sigmas = self._sigmas_played if known.shape[1] else self._sigmas
+        return _Plan(self, beat, start, end - start + 1, condition, known, noise, window,
+                     self._bounded(window, self._known_flat(start, end)), offset, sigmas, rng)
 
     def _commit(self, plan: _Plan, values: torch.Tensor, binding: list[str]) -> Beat:
         """Record the sampled beat `[C, F]`; drop what `history_limit` no longer keeps."""
@@ -505,26 +523,28 @@ def step_agents(agents: Sequence[Agent]) -> list[Beat]:
     first = agents[0]
     engine = first.engine
     for a in agents:
-        if a.engine.model is not engine.model or (a.sampler, a.steps, a.project) != (first.sampler, first.steps,
-                                                                                      first.project):
-            raise StorydiffError("agents stepped together must share the engine, sampler, steps and projection")
+        if a.engine.model is not engine.model or a.settings != first.settings:
+            raise StorydiffError("agents stepped together must share the engine, sampler, steps, projection and "
+                                 "start σ")
     if len({id(a) for a in agents}) != len(agents):
         raise StorydiffError("an agent appears twice in one pool")
     plans: list[_Plan] = []
     try:
         for a in agents:
             plans.append(a._plan())
-        projected, info = _sample(engine, plans, first._sigmas, first.sampler, first.project)
-        results = []
-        for k, p in enumerate(plans):
-            y = projected[k, : len(p.agent.situation.cast), p.beat - p.start]
-            results.append((p, y, _binding(p, info, k, len(plans))))
-            _check_met(p, projected[k])
+        results = {}
+        for sigmas in {tuple(p.sigmas) for p in plans}:  # scenes at their first beat start from pure noise
+            group = [p for p in plans if tuple(p.sigmas) == sigmas]
+            projected, info = _sample(engine, group, list(sigmas), first.sampler, first.project)
+            for k, p in enumerate(group):
+                y = projected[k, : len(p.agent.situation.cast), p.beat - p.start]
+                results[id(p)] = (p, y, _binding(p, info, k, len(group)))
+                _check_met(p, projected[k])
     except BaseException:
         for p in plans:
             p.agent._generator.set_state(p.rng)
         raise
-    return [p.agent._commit(p, y, binding) for p, y, binding in results]
+    return [p.agent._commit(p, y, binding) for p, y, binding in (results[id(p)] for p in plans)]
 
 
 def _sample(engine: Engine, plans: list[_Plan], sigmas: list[float], sampler: str,
@@ -545,6 +565,9 @@ def _sample(engine: Engine, plans: list[_Plan], sigmas: list[float], sampler: st
         c, n = p.noise.shape[0], p.known.shape[1]
         mask[k, :c, : p.length] = p.agent._mask(p.length)
         x[k, :c, : p.length] = p.noise * sigmas[0]
+        if n:  # start from the beats played, the last one carried into the open beats
+            x[k, :c, :n] += p.known
+            x[k, :c, n: p.length] += p.known[:, -1:]
         known[k, :c, :n] = p.known
         is_known[k, :c, :n] = True
     mask, known, is_known = mask.to(dev), known.to(dev), is_known.to(dev)

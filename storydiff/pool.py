@@ -31,10 +31,9 @@ class Pool:
             first = self.agents[0]
             if agent.engine.model is not first.engine.model:
                 raise StorydiffError("agents in one pool must share one engine")
-            if (agent.sampler, agent.steps, agent.project) != (first.sampler, first.steps, first.project):
-                raise StorydiffError(f"agents in one pool must share sampler, steps and projection: "
-                                     f"{first.sampler}/{first.steps}/{first.project} here, "
-                                     f"{agent.sampler}/{agent.steps}/{agent.project} added")
+            if agent.settings != first.settings:
+                raise StorydiffError(f"agents in one pool must share sampler, steps, projection and start σ: "
+                                     f"{first.settings} here, {agent.settings} added")
         self.agents.append(agent)
 
     def remove(self, agent: Agent) -> None:
