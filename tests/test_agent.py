@@ -147,7 +147,8 @@ def test_pins_that_cannot_hold_raise_naming_the_rows(engine, nets):
 
 def test_bad_options_are_refused(engine, nets):
     for options, message in (({"window": 1}, "window"), ({"sampler": "magic"}, "sampler"), ({"steps": 0}, "steps"),
-                             ({"project": "sometimes"}, "project")):
+                             ({"project": "sometimes"}, "project"),
+                             ({"seed": 2**70}, "seed"), ({"start_sigma": 50.0}, "start_sigma")):
         with pytest.raises(StorydiffError, match=message):
             engine.agent(nets, **options)
     assert engine.agent(nets).state == {} and engine.agent(nets).pending == []
