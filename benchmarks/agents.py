@@ -143,7 +143,8 @@ def quality(engine, n: int, beats: int, replicates: int = 3) -> None:
         nfe = network_evaluations(sampler, steps)
         label = f"{sampler} {steps}, from σ {start or 10:g}, project {project}"
         rows.append((label, nfe, mean, sd))
-        print(f"  {label:34s} {nfe:4d} {mean:8.4f} ± {sd:.4f} {1000 * statistics.mean(r[1] for r in runs):12.1f}")
+        ms = 1000 * statistics.mean(r[1] for r in runs)
+        print(f"  {label:34s} {nfe:4d} {mean:8.4f} ± {sd:.4f} {ms:12.1f}")
     _, _, m0, s0 = rows[0]
     within = [r for r in rows[1:] if r[2] <= m0 + s0]
     if within:
@@ -204,7 +205,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--beats", type=int, default=100, help="beats timed per measurement")
-    parser.add_argument("--quality", type=int, default=0, metavar="N", help="run the quality section with N scenes")
+    parser.add_argument("--quality", type=int, default=0, metavar="N",
+                        help="run the quality section with N scenes per set")
     parser.add_argument("--pools", default="1,4,16,64", help="pool sizes, comma-separated")
     args = parser.parse_args()
     if args.threads:
@@ -212,12 +214,12 @@ def main() -> None:
     engine = storydiff.Engine.default(args.device)
     timer = Timer(engine)
     device = torch.cuda.get_device_name(engine.device) if engine.device.type == "cuda" else cpu_name()
-    print(f"storydiff {storydiff.__version__} · checkpoint {engine.checkpoint} · {engine.device} ({device or 'cpu'}) · "
-          f"{torch.get_num_threads()} torch threads · torch {torch.__version__}")
+    print(f"storydiff {storydiff.__version__} · checkpoint {engine.checkpoint} · {engine.device} ({device})"
+          f" · {torch.get_num_threads()} torch threads · torch {torch.__version__}")
     from storydiff.agent import AGENT_SAMPLER, AGENT_START_SIGMA, AGENT_STEPS
 
-    print(f"agent sampler: {AGENT_SAMPLER}, {AGENT_STEPS} steps from σ {AGENT_START_SIGMA} (the first beat from "
-          f"noise), projecting the final estimate")
+    print(f"agent sampler: {AGENT_SAMPLER}, {AGENT_STEPS} steps from σ {AGENT_START_SIGMA} "
+          "(the first beat from noise), projecting the final estimate")
     if args.quality:
         quality(engine, args.quality, beats=24)
 
@@ -227,7 +229,8 @@ def main() -> None:
     print(f"  median {r['median']:.1f} ms, p95 {r['p95']:.1f} ms ({verdict} the {TARGET_MS:.0f} ms target); "
           f"network {r['network']:.1f} ms, projection {r['projection']:.1f} ms, "
           f"other {r['median'] - r['network'] - r['projection']:.1f} ms")
-    print(f"  scripted beats 1-9 (window to the scene's end, all later beats open): median {r['scripted']:.1f} ms")
+    print(f"  scripted beats 1-9 (window to the scene's end, all later beats open): "
+          f"median {r['scripted']:.1f} ms")
 
     throughput(engine, timer, [int(s) for s in args.pools.split(",")], max(5, args.beats // 5))
 

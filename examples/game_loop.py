@@ -17,17 +17,20 @@ from storydiff import Appraisal, Event
 from storydiff.loader import bundled_library, load_characters, load_situation
 
 # What the game does to the characters, by beat.
+CAST = ("mara", "ilan", "leonor")
 SCRIPT = {
-    14: Event(id="squall", beat=0, status="prospective", text="Black cloud over the point: a squall is coming.",
-              appraisals=[Appraisal(character=c, desirability=-0.6, likelihood=0.8) for c in ("mara", "ilan", "leonor")]),
+    14: Event(id="squall", beat=0, status="prospective", text="Black cloud over the point: a squall comes.",
+              appraisals=[Appraisal(character=c, desirability=-0.6, likelihood=0.8) for c in CAST]),
     22: Event(id="catch", beat=0, text="The Estrela comes in low in the water with cod.",
-              appraisals=[Appraisal(character="ilan", desirability=0.8), Appraisal(character="leonor", desirability=0.6),
+              appraisals=[Appraisal(character="ilan", desirability=0.8),
+                          Appraisal(character="leonor", desirability=0.6),
                           Appraisal(character="mara", desirability=0.4)]),
-    31: Event(id="taunt", beat=0, agent="ilan", target="mara", text="Ilan mocks Mara's pilotage in front of the crew.",
+    31: Event(id="taunt", beat=0, agent="ilan", target="mara",
+              text="Ilan mocks Mara's pilotage in front of the crew.",
               appraisals=[Appraisal(character="mara", desirability=-0.7, praiseworthiness=-0.8),
                           Appraisal(character="leonor", desirability=-0.3, praiseworthiness=-0.5)]),
     40: Event(id="letter", beat=0, text="A letter: the Banks boats are safe.",
-              appraisals=[Appraisal(character=c, desirability=0.9) for c in ("mara", "ilan", "leonor")]),
+              appraisals=[Appraisal(character=c, desirability=0.9) for c in CAST]),
 }
 
 
@@ -35,7 +38,8 @@ def main() -> None:
     torch.set_num_threads(1)  # one small scene per call: a single thread is fastest and steadiest
     began = time.perf_counter()
     library = bundled_library()
-    situation = load_situation(library / "situations" / "mending-nets.situation.xml", load_characters(library))
+    cast = load_characters(library)
+    situation = load_situation(library / "situations" / "mending-nets.situation.xml", cast)
     engine = storydiff.Engine.default("cpu")
     agent = engine.agent(situation, seed=7)
     print(f"{situation.title}: {', '.join(agent.cast_ids)}; mood as pleasure/arousal/dominance")
@@ -49,8 +53,8 @@ def main() -> None:
         events = f"  <- {', '.join(played.events)}" if played.events else ""
         print(f"beat {played.beat:2d}  {cells}{events}")
     per_beat = 1000 * (time.perf_counter() - loop) / 50
-    print(f"50 beats in {time.perf_counter() - began:.1f} s ({per_beat:.0f} ms per beat, model loading included "
-          f"in the total)")
+    print(f"50 beats in {time.perf_counter() - began:.1f} s ({per_beat:.0f} ms per beat; "
+          "the total includes loading the model)")
 
 
 if __name__ == "__main__":

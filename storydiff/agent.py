@@ -77,7 +77,8 @@ class Beat(BaseModel):
         for cell in self.cells:
             if cell.character == character:
                 return cell
-        raise KeyError(f"no character {character!r} in this beat ({', '.join(c.character for c in self.cells)})")
+        present = ", ".join(c.character for c in self.cells)
+        raise KeyError(f"no character {character!r} in this beat ({present})")
 
 
 @dataclass
@@ -149,7 +150,8 @@ class Agent:
         if project not in ("final", "every"):
             raise StorydiffError(f"project must be 'final' or 'every', got {project!r}")
         if start_sigma is not None and not cfg.sigma_min < start_sigma <= cfg.sigma_max:
-            raise StorydiffError(f"start_sigma must lie in ({cfg.sigma_min:g}, {cfg.sigma_max:g}], got {start_sigma!r}")
+            raise StorydiffError(f"start_sigma must lie in ({cfg.sigma_min:g}, {cfg.sigma_max:g}], "
+                                 f"got {start_sigma!r}")
         if history_limit is not None and history_limit < 1:
             raise StorydiffError("history_limit must be at least 1")
         self.engine, self.cast, self.situation = engine, cast, situation.model_copy(update={"library": cast})
@@ -159,17 +161,19 @@ class Agent:
         self.previous = dict(previous or {})
         self._layout = StateLayout(situation.cast, 1, cfg.max_characters)
         self._sigmas = sigmas_for(sampler, steps, cfg.sigma_min, cfg.sigma_max)  # from pure noise
-        self._sigmas_played = sigmas_for(sampler, steps, cfg.sigma_min, start_sigma) if start_sigma else self._sigmas
+        self._sigmas_played = (sigmas_for(sampler, steps, cfg.sigma_min, start_sigma) if start_sigma
+                               else self._sigmas)
         self._generator = torch.Generator().manual_seed(seed)
         self._values = torch.zeros(len(situation.cast), 0, self._layout.features)
         self._first = 1  # absolute beat of _values[:, 0]
         self._events: list[Event] = []
         self._pins: list[Pin] = []
         self._history: list[Beat] = []
-        self._scene_key = hashlib.sha256(json.dumps(
-            [self.situation.model_dump(mode="json"), {c: cast[c].model_dump(mode="json") for c in situation.cast},
-             {k: v.model_dump(mode="json") for k, v in sorted(cast.cultures.items())}, sorted(self.previous.items()),
-             cfg.max_characters], sort_keys=True).encode()).hexdigest()
+        scene = [self.situation.model_dump(mode="json"),
+                 {c: cast[c].model_dump(mode="json") for c in situation.cast},
+                 {k: v.model_dump(mode="json") for k, v in sorted(cast.cultures.items())},
+                 sorted(self.previous.items()), cfg.max_characters]
+        self._scene_key = hashlib.sha256(json.dumps(scene, sort_keys=True).encode()).hexdigest()
         self._masks: dict[int, torch.Tensor] = {}
         self._check_situation()
         for pin in pins:
@@ -230,7 +234,8 @@ class Agent:
         except ValueError as e:
             raise StorydiffError(str(e)) from None
         if var.character not in self.situation.cast or (var.other and var.other not in self.situation.cast):
-            raise StorydiffError(f"pin {pin.var!r} names a character not in the cast ({', '.join(self.cast_ids)})")
+            raise StorydiffError(f"pin {pin.var!r} names a character not in the cast "
+                                 f"({', '.join(self.cast_ids)})")
         self._schedule(var.beat, f"pin {pin.var!r}")
         lo, hi = pin.bounds
         if any(isinstance(v, float) and math.isnan(v) for v in (lo, hi)) or lo > hi:
@@ -245,7 +250,8 @@ class Agent:
 
     # -- save files ---------------------------------------------------------------------------
     def save(self, path: str | Path | None = None) -> bytes | Path:
-        """The agent as JSON (cast, situation, beats played, events, RNG state): bytes, or written atomically."""
+        """The agent as JSON (cast, situation, beats played, events, RNG state): bytes, or a file written
+        atomically."""
         data = json.dumps(self._dump(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         return data if path is None else write_atomic(path, data)
 
@@ -260,9 +266,9 @@ class Agent:
             cast = Cast.model_validate(data["cast"])
             situation = Situation.model_validate(data["situation"])
             o = data["options"]
-            agent = cls(engine, situation, cast=cast, seed=o["seed"], window=o["window"], sampler=o["sampler"],
-                        steps=o["steps"], project=o["project"], start_sigma=o["start_sigma"],
-                        previous=data["previous"],
+            agent = cls(engine, situation, cast=cast, seed=o["seed"], window=o["window"],
+                        sampler=o["sampler"], steps=o["steps"], project=o["project"],
+                        start_sigma=o["start_sigma"], previous=data["previous"],
                         history_limit=o["history_limit"])
             agent._restore(data)
         except StorydiffError:
@@ -278,8 +284,8 @@ class Agent:
                      "cultures": {k: v.model_dump(mode="json") for k, v in self.cast.cultures.items()
                                   if any(self.cast[c].culture == k for c in self.situation.cast)}},
             "situation": self.situation.model_dump(mode="json"),
-            "options": {"seed": self.seed, "window": self.window, "sampler": self.sampler, "steps": self.steps,
-                        "project": self.project, "start_sigma": self.start_sigma,
+            "options": {"seed": self.seed, "window": self.window, "sampler": self.sampler,
+                        "steps": self.steps, "project": self.project, "start_sigma": self.start_sigma,
                         "history_limit": self.history_limit},
             "previous": self.previous,
             "first": self._first,
@@ -324,12 +330,13 @@ class Agent:
         for attribute in ("agent", "target"):
             name = getattr(event, attribute)
             if name is not None and name not in cast:
-                raise StorydiffError(f"event {event.id!r}: {attribute} {name!r} is not in the cast ({', '.join(cast)})")
+                raise StorydiffError(f"event {event.id!r}: {attribute} {name!r} is not in the cast "
+                                     f"({', '.join(cast)})")
         seen = set()
         for a in event.appraisals:
             if a.character not in cast:
-                raise StorydiffError(f"event {event.id!r}: {a.character!r} appraises it but is not in the cast "
-                                     f"({', '.join(cast)})")
+                raise StorydiffError(f"event {event.id!r}: {a.character!r} appraises it but is not in "
+                                     f"the cast ({', '.join(cast)})")
             if a.character in seen:
                 raise StorydiffError(f"event {event.id!r}: {a.character!r} appraises it twice")
             seen.add(a.character)
@@ -337,7 +344,8 @@ class Agent:
                               ("likelihood", 0)):
                 v = getattr(a, field)
                 if v is not None and not (lo <= v <= 1):
-                    raise StorydiffError(f"event {event.id!r}: {a.character}'s {field} {v!r} is outside [{lo}, 1]")
+                    raise StorydiffError(f"event {event.id!r}: {a.character}'s {field} {v!r} "
+                                         f"is outside [{lo}, 1]")
 
     def _check_feasible(self, events: list[Event], pins: list[Pin], what: str) -> None:
         """Raise naming the rows in conflict if no continuation of the beats played honours these."""
@@ -349,7 +357,8 @@ class Agent:
         rows = conflicting_rows(polytope)
         if rows:
             names = ", ".join(shift_beats(r, offset) for r in rows)
-            raise StorydiffError(f"{what} cannot hold with the beats played so far; these rows conflict: {names}")
+            raise StorydiffError(f"{what} cannot hold with the beats played so far; "
+                                 f"these rows conflict: {names}")
 
     # -- one beat -----------------------------------------------------------------------------
     def _horizon(self, events: list[Event], pins: list[Pin]) -> int:
@@ -412,13 +421,17 @@ class Agent:
     def _mask(self, length: int) -> torch.Tensor:
         """`[C, length, F]` float mask of the real variables of a window of `length` beats."""
         if length not in self._masks:
-            self._masks[length] = StateLayout(self.situation.cast, length, self._layout.max_characters).mask().float()
+            layout = StateLayout(self.situation.cast, length, self._layout.max_characters)
+            self._masks[length] = layout.mask().float()
         return self._masks[length]
 
     @staticmethod
     def _bounded(window: _Window, known_flat: torch.Tensor) -> Polytope:
-        shift = window.A_fixed @ known_flat[window.fixed_pos].to(torch.float64) if window.fixed_pos.numel() else 0
-        return Polytope(window.A_free, window.lower - shift, window.upper - shift, window.names, window.columns)
+        shift = 0
+        if window.fixed_pos.numel():
+            shift = window.A_fixed @ known_flat[window.fixed_pos].to(torch.float64)
+        return Polytope(window.A_free, window.lower - shift, window.upper - shift, window.names,
+                        window.columns)
 
     def _plan(self) -> _Plan:
         beat = self.beat + 1
@@ -451,7 +464,8 @@ class Agent:
         return beat
 
 
-def _reduce(polytope: Polytope, layout: StateLayout, known_beats: int, shift: int, network_beats: int) -> _Window:
+def _reduce(polytope: Polytope, layout: StateLayout, known_beats: int, shift: int,
+            network_beats: int) -> _Window:
     """Split the window's columns into known (its first `known_beats` beats) and open ones; keep rows
     that touch an open column. Positions map into the network window, which starts `shift` beats earlier."""
     beat_of = torch.tensor([int(c.rsplit("@", 1)[1]) for c in polytope.columns])
@@ -500,10 +514,12 @@ def _beat(agent: Agent, beat: int, values: torch.Tensor, binding: list[str]) -> 
         felt = {e: round(x, 6) for e, x in zip(OCC_EMOTIONS, v[FELT])}
         shown = {e: round(x, 6) for e, x in zip(OCC_EMOTIONS, v[SHOWN])}
         mood = {d: round(x, 6) for d, x in zip(PAD, v[MOOD])}
-        stance = {o: {s: round(v[layout.feature_index("stance", s, o)], 6) for s in STANCE} for o in cast if o != cid}
+        stance = {o: {s: round(v[layout.feature_index("stance", s, o)], 6) for s in STANCE}
+                  for o in cast if o != cid}
         behaviour = choose_behaviour(agent.cast[cid].behaviours, shown, mood)
         subtext = sorted((Subtext(emotion=e, felt=felt[e], shown=shown[e]) for e in OCC_EMOTIONS
-                          if abs(felt[e] - shown[e]) > SUBTEXT_THRESHOLD), key=lambda s: -abs(s.felt - s.shown))
+                          if abs(felt[e] - shown[e]) > SUBTEXT_THRESHOLD),
+                         key=lambda s: -abs(s.felt - s.shown))
         mine = [b for b in binding if b.startswith(f"{cid}.") or f":{cid}." in b or f".{cid}." in b]
         cells.append(CharacterBeat(character=cid, beat=beat, felt=felt, shown=shown, mood=mood, stance=stance,
                                    behaviour=behaviour.id if behaviour else None,
@@ -526,8 +542,8 @@ def step_agents(agents: Sequence[Agent]) -> list[Beat]:
     engine = first.engine
     for a in agents:
         if a.engine.model is not engine.model or a.settings != first.settings:
-            raise StorydiffError("agents stepped together must share the engine, sampler, steps, projection and "
-                                 "start σ")
+            raise StorydiffError("agents stepped together must share the engine, sampler, steps, "
+                                 "projection and start σ")
     if len({id(a) for a in agents}) != len(agents):
         raise StorydiffError("an agent appears twice in one pool")
     plans: list[_Plan] = []
@@ -538,9 +554,9 @@ def step_agents(agents: Sequence[Agent]) -> list[Beat]:
         for sigmas in {tuple(p.sigmas) for p in plans}:  # scenes at their first beat start from pure noise
             group = [p for p in plans if tuple(p.sigmas) == sigmas]
             projected, info = _sample(engine, group, list(sigmas), first.sampler, first.project)
-            for k, p in enumerate(group):
+            for k, (p, binding) in enumerate(zip(group, _binding(group, info))):
                 y = projected[k, : len(p.agent.situation.cast), p.beat - p.start]
-                results[id(p)] = (p, y, _binding(p, info, k, len(group)))
+                results[id(p)] = (p, y, binding)
                 _check_met(p, projected[k])
     except BaseException:
         for p in plans:
@@ -602,7 +618,8 @@ def _sample(engine: Engine, plans: list[_Plan], sigmas: list[float], sampler: st
 
 
 def _padded_positions(plans: list[_Plan], C: int, L: int, F: int) -> torch.Tensor:
-    """Open-column positions moved from each scene's own `[c, l, F]` window into the padded `[B, C, L, F]` batch."""
+    """Open-column positions moved from each scene's own `[c, l, F]` window into the padded
+    `[B, C, L, F]` batch."""
     out = []
     for k, p in enumerate(plans):
         pos, length = p.window.free_pos, p.length
@@ -611,20 +628,22 @@ def _padded_positions(plans: list[_Plan], C: int, L: int, F: int) -> torch.Tenso
     return torch.cat(out)
 
 
-def _binding(plan: _Plan, info, k: int, n: int) -> list[str]:
-    """The rows holding the sampled beat against a bound, named at absolute beats."""
+def _binding(group: list[_Plan], info) -> list[list[str]]:
+    """Per scene, the rows holding its sampled beat against a bound, named at absolute beats."""
+    out: list[list[str]] = [[] for _ in group]
     if info is None:
-        return []
-    names = info.binding_rows(0)
-    prefix = f"scene{k}/" if n > 1 else ""
-    out = []
-    for name in names:
-        if not name.startswith(prefix):
-            continue
-        name = shift_beats(name[len(prefix):], plan.offset)
+        return out
+    several = len(group) > 1
+    for name in info.binding_rows(0):
+        k = 0
+        if several:  # Polytope.block_diag's `sceneK/` prefix
+            scene, _, name = name.partition("/")
+            k = int(scene.removeprefix("scene"))
+        plan = group[k]
+        name = shift_beats(name, plan.offset)
         m = _BEATS.search(name)
         if m and int(m[2] or m[1]) == plan.beat:
-            out.append(name)
+            out[k].append(name)
     return out
 
 
@@ -638,6 +657,6 @@ def _check_met(plan: _Plan, projected: torch.Tensor) -> None:
         from .feasibility import conflicting_rows
 
         rows = conflicting_rows(plan.polytope) or []
-        names = ", ".join(shift_beats(r, plan.offset) for r in rows) or "(none found; the solver stopped early)"
-        raise StorydiffError(f"beat {plan.beat} of scene {plan.agent.situation.id!r} cannot meet its constraints "
-                             f"(violation {worst:.2g}); conflicting rows: {names}")
+        names = ", ".join(shift_beats(r, plan.offset) for r in rows) or "none found; the solver stopped early"
+        raise StorydiffError(f"beat {plan.beat} of scene {plan.agent.situation.id!r} cannot meet its "
+                             f"constraints (violation {worst:.2g}); conflicting rows: {names}")

@@ -48,7 +48,8 @@ class AgentServer:
 
     def __init__(self, engine: Engine, max_line: int = MAX_LINE, max_agents: int = MAX_AGENTS,
                  history_limit: int = HISTORY_LIMIT):
-        self.engine, self.max_line, self.max_agents, self.history_limit = engine, max_line, max_agents, history_limit
+        self.engine, self.max_line, self.max_agents = engine, max_line, max_agents
+        self.history_limit = history_limit
         self._lock = asyncio.Lock()
         self._casts: dict[Path, Cast] = {}
 
@@ -69,8 +70,8 @@ class AgentServer:
                 except asyncio.LimitOverrunError as e:
                     await reader.readexactly(e.consumed)
                     if not skipping:
-                        await self._reply(writer, _error(None, "line-too-long",
-                                                         f"a request line may hold at most {self.max_line} bytes"))
+                        limit = f"a request line may hold at most {self.max_line} bytes"
+                        await self._reply(writer, _error(None, "line-too-long", limit))
                     skipping = True
                     continue
                 if skipping:  # the tail of the oversized line
@@ -116,14 +117,16 @@ class AgentServer:
         except (StorydiffError, ValidationError) as e:
             return _error(rid, "refused", str(e))
         except ModelError as e:
-            return _error(rid, "invalid", "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()))
+            where = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+            return _error(rid, "invalid", where)
         except Exception as e:  # noqa: BLE001 -- a bug must not take the server down with it
             return _error(rid, "internal", f"{type(e).__name__}: {e}")
 
     # -- calls ----------------------------------------------------------------------------------
     def open(self, conn: Connection, request: dict) -> dict:
         if len(conn.agents) >= self.max_agents:
-            raise RequestError("too-many-agents", f"a connection may hold {self.max_agents} agents; close one first")
+            raise RequestError("too-many-agents",
+                               f"a connection may hold {self.max_agents} agents; close one first")
         _only(request, {"situation", *OPEN_OPTIONS})
         situation = self._situation(request.get("situation"))
         options = {k: request[k] for k in OPEN_OPTIONS if k in request}
@@ -160,8 +163,8 @@ class AgentServer:
     def state(self, conn: Connection, request: dict) -> dict:
         _only(request, {"agent"})
         agent = _agent(conn, request)
-        return {"beat": agent.beat, "state": {c: cell.model_dump(mode="json") for c, cell in agent.state.items()},
-                "pending": [e.id for e in agent.pending]}
+        cells = {c: cell.model_dump(mode="json") for c, cell in agent.state.items()}
+        return {"beat": agent.beat, "state": cells, "pending": [e.id for e in agent.pending]}
 
     def close(self, conn: Connection, request: dict) -> dict:
         _only(request, {"agent"})
@@ -174,11 +177,13 @@ class AgentServer:
         from .loader import bundled_library, find_characters_dir, load_characters, load_situation
 
         if not isinstance(name, str) or not name:
-            raise RequestError("bad-request", "open needs \"situation\": a bundled id (e.g. \"storm\") or a path")
+            raise RequestError("bad-request",
+                               "open needs \"situation\": a bundled id (e.g. \"storm\") or a path")
         bundled = bundled_library() / "situations" / f"{name}.situation.xml"
         path = bundled if "/" not in name and "\\" not in name and bundled.is_file() else Path(name)
         if not path.is_file():
-            raise RequestError("not-found", f"no situation {name!r}: not a bundled id, nor a file on the server")
+            raise RequestError("not-found",
+                               f"no situation {name!r}: not a bundled id, nor a file on the server")
         folder = find_characters_dir(path).resolve()
         if folder not in self._casts:
             self._casts[folder] = load_characters(folder)
@@ -213,7 +218,8 @@ def serve(engine: Engine, host: str = "127.0.0.1", port: int = 7878, max_agents:
     async def main() -> None:
         server = await AgentServer(engine, max_agents=max_agents).start(host, port)
         where = ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in server.sockets)
-        print(f"storydiff serve: listening on {where} (JSON lines; Ctrl+C stops)", file=sys.stderr, flush=True)
+        print(f"storydiff serve: listening on {where} (JSON lines; Ctrl+C stops)", file=sys.stderr,
+              flush=True)
         async with server:
             await server.serve_forever()
 

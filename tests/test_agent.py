@@ -1,4 +1,5 @@
-"""Online agents: constraints at every beat, events that move feelings, save files, refusals that change nothing."""
+"""Online agents: constraints at every beat, events that move feelings, save files, and refusals
+that change nothing."""
 from __future__ import annotations
 
 import pytest
@@ -38,8 +39,8 @@ def nets():
 
 
 def blow(character: str = "mara", desirability: float = -1.0) -> Event:
-    return Event(id="blow", beat=0, text="The boat is lost.", appraisals=[Appraisal(character=character,
-                                                                                      desirability=desirability)])
+    appraisal = Appraisal(character=character, desirability=desirability)
+    return Event(id="blow", beat=0, text="The boat is lost.", appraisals=[appraisal])
 
 
 def played(agent: Agent) -> tuple[list[str], list[float]]:
@@ -74,6 +75,8 @@ def test_constraints_hold_at_every_beat_through_open_ended_play(engine, nets):
     y = torch.tensor([values], dtype=torch.float64)
     assert float(polytope.violation(y)[0]) < 1e-5  # values are reported to 6 decimals
     assert any(n.startswith("event:blow.mara.distress-family") for n in polytope.names)
+    binding = agent.history[12].cell("mara").binding  # the rows that held her at the event's beat
+    assert binding and all(b.endswith(("@13", "-13")) for b in binding)
 
 
 def test_an_undesirable_event_raises_distress_on_the_next_beat(engine, nets):
@@ -110,10 +113,12 @@ def test_save_and_load_continue_exactly(engine, nets, tmp_path):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (lambda: Event(id="x", beat=0, appraisals=[Appraisal(character="nobody", desirability=-1)]), "not in the cast"),
+    (lambda: Event(id="x", beat=0, appraisals=[Appraisal(character="nobody", desirability=-1)]),
+     "not in the cast"),
     (lambda: Event(id="x", beat=0, agent="nobody"), "agent 'nobody' is not in the cast"),
     (lambda: Event(id="x", beat=0, appraisals=[Appraisal(character="mara", desirability=-3)]), "outside"),
-    (lambda: Event(id="x", beat=0, appraisals=[Appraisal(character="mara", likelihood=float("nan"))]), "outside"),
+    (lambda: Event(id="x", beat=0, appraisals=[Appraisal(character="mara", likelihood=float("nan"))]),
+     "outside"),
     (lambda: "an explosion", "takes a storydiff.Event"),
 ])
 def test_bad_events_raise_and_change_nothing(engine, nets, bad, message):
@@ -131,7 +136,8 @@ def test_pins_that_cannot_hold_raise_naming_the_rows(engine, nets):
         agent.next_beat()
     before = agent.save()
     # Mara's anger never exceeds 0.7 (her range), nor jumps that far in one beat (her volatility).
-    with pytest.raises(StorydiffError, match=r"pin 'mara.felt.anger@4' cannot hold.*pin:mara.felt.anger>=0.95@4"):
+    conflict = r"pin 'mara.felt.anger@4' cannot hold.*pin:mara.felt.anger>=0.95@4"
+    with pytest.raises(StorydiffError, match=conflict):
         agent.pin(Pin(var="mara.felt.anger@4", min=0.95))
     with pytest.raises(StorydiffError, match="is not open"):
         agent.pin(Pin(var="mara.felt.anger@2", min=0.1))
@@ -146,8 +152,8 @@ def test_pins_that_cannot_hold_raise_naming_the_rows(engine, nets):
 
 
 def test_bad_options_are_refused(engine, nets):
-    for options, message in (({"window": 1}, "window"), ({"sampler": "magic"}, "sampler"), ({"steps": 0}, "steps"),
-                             ({"project": "sometimes"}, "project"),
+    for options, message in (({"window": 1}, "window"), ({"sampler": "magic"}, "sampler"),
+                             ({"steps": 0}, "steps"), ({"project": "sometimes"}, "project"),
                              ({"seed": 2**70}, "seed"), ({"start_sigma": 50.0}, "start_sigma")):
         with pytest.raises(StorydiffError, match=message):
             engine.agent(nets, **options)
@@ -161,8 +167,8 @@ def test_the_game_loop_example_runs(tmp_path):
     from pathlib import Path
 
     script = Path(__file__).resolve().parent.parent / "examples" / "game_loop.py"
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                          check=False)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     beats = [line for line in lines if line.startswith("beat ")]

@@ -51,6 +51,7 @@ def test_pool_gives_the_beats_each_scene_plays_alone(engine, situations):
             alone[0].observe(grief)
         beats = pool.next_beat()
         assert [b.beat for b in beats] == [beat + 1] * 3
+        assert all(c.binding for b in beats for c in b.cells[:1])
         for a in alone:
             a.next_beat()
     for p, a in zip(pooled, alone):

@@ -60,15 +60,16 @@ def test_a_scripted_client_plays_a_scene(engine):
     async def script(port: int) -> None:
         c = await Client.connect(port)
         opened = await c.call(id=1, call="open", situation="storm", seed=4)
-        assert opened == {"id": 1, "ok": True, "result": {"agent": "a1", "situation": "storm", "cast": ["mara", "ilan"],
-                                                           "beats": 8}}
+        assert opened == {"id": 1, "ok": True, "result": {"agent": "a1", "situation": "storm",
+                                                           "cast": ["mara", "ilan"], "beats": 8}}
         first = await c.call(id=2, call="next_beat", agent="a1")
         assert first["ok"] and first["result"]["beat"] == 1
         assert [cell["character"] for cell in first["result"]["cells"]] == ["mara", "ilan"]
         assert set(first["result"]["cells"][0]) >= {"felt", "shown", "mood", "stance", "behaviour"}
         event = {"id": "gull", "text": "A gull takes the bait.",
                  "appraisals": [{"character": "ilan", "desirability": -0.5}]}
-        assert (await c.call(id=3, call="observe", agent="a1", event=event))["result"] == {"pending": ["gull"]}
+        observed = await c.call(id=3, call="observe", agent="a1", event=event)
+        assert observed["result"] == {"pending": ["gull"]}
         second = await c.call(id=4, call="next_beat", agent="a1")
         assert second["result"]["beat"] == 2 and second["result"]["events"] == ["gull"]
         state = await c.call(id=5, call="state", agent="a1")
@@ -111,7 +112,8 @@ def test_bad_requests_get_error_replies_and_the_server_lives_on(engine):
         assert (await d.call(call="open", situation="storm"))["ok"]
         d.writer.transport.abort()
         e = await Client.connect(port)
-        assert (await e.call(call="open", situation="mending-nets"))["result"]["cast"] == ["mara", "ilan", "leonor"]
+        opened = await e.call(call="open", situation="mending-nets")
+        assert opened["result"]["cast"] == ["mara", "ilan", "leonor"]
         assert (await e.call(call="next_beat", agent="a1"))["result"]["beat"] == 1
         await e.close()
 
