@@ -19,17 +19,17 @@ from storydiff.loader import bundled_library, load_characters, load_situation
 # What the game does to the characters, by beat.
 CAST = ("mara", "ilan", "leonor")
 SCRIPT = {
-    14: Event(id="squall", beat=0, status="prospective", text="Black cloud over the point: a squall comes.",
+    14: Event(id="squall", status="prospective", text="Black cloud over the point: a squall comes.",
               appraisals=[Appraisal(character=c, desirability=-0.6, likelihood=0.8) for c in CAST]),
-    22: Event(id="catch", beat=0, text="The Estrela comes in low in the water with cod.",
+    22: Event(id="catch", text="The Estrela comes in low in the water with cod.",
               appraisals=[Appraisal(character="ilan", desirability=0.8),
                           Appraisal(character="leonor", desirability=0.6),
                           Appraisal(character="mara", desirability=0.4)]),
-    31: Event(id="taunt", beat=0, agent="ilan", target="mara",
+    31: Event(id="taunt", agent="ilan", target="mara",
               text="Ilan mocks Mara's pilotage in front of the crew.",
               appraisals=[Appraisal(character="mara", desirability=-0.7, praiseworthiness=-0.8),
                           Appraisal(character="leonor", desirability=-0.3, praiseworthiness=-0.5)]),
-    40: Event(id="letter", beat=0, text="A letter: the Banks boats are safe.",
+    40: Event(id="letter", text="A letter: the Banks boats are safe.",
               appraisals=[Appraisal(character=c, desirability=0.9) for c in CAST]),
 }
 

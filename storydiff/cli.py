@@ -141,8 +141,8 @@ def cmd_learn(args: argparse.Namespace) -> int:
 
     from .checkpoint import default_checkpoint
     from .engine import pick_device
-    from .text import read_text, stack_corpus, text_corpus
     from .shards import Shard
+    from .text import read_text, stack_corpus, text_corpus
     from .train import TrainOptions, make_trainer
 
     scenes = [scene for path in args.files for scene in read_text(path)]

@@ -25,10 +25,6 @@ if TYPE_CHECKING:
 
 DEFAULT_SAMPLER = "heun"
 DEFAULT_STEPS = 12
-# For online use (games, the TUI's live preview): the cheapest sampler within the default's
-# energy-distance spread, half its network evaluations (benchmarks/RESULTS.md, "Sampling").
-FAST_SAMPLER = "pyuan"
-FAST_STEPS = 12
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:

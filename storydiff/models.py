@@ -165,7 +165,7 @@ class Event(Located):
     """Something that happens at a beat; `status` is OCC's prospect-based distinction."""
 
     id: str
-    beat: int
+    beat: int = 0  # situation files always give it; `Agent.observe` sets it to the beat it applies to
     text: str = ""
     agent: str | None = None
     target: str | None = None

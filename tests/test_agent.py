@@ -40,7 +40,7 @@ def nets():
 
 def blow(character: str = "mara", desirability: float = -1.0) -> Event:
     appraisal = Appraisal(character=character, desirability=desirability)
-    return Event(id="blow", beat=0, text="The boat is lost.", appraisals=[appraisal])
+    return Event(id="blow", text="The boat is lost.", appraisals=[appraisal])
 
 
 def played(agent: Agent) -> tuple[list[str], list[float]]:
@@ -113,11 +113,11 @@ def test_save_and_load_continue_exactly(engine, nets, tmp_path):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (lambda: Event(id="x", beat=0, appraisals=[Appraisal(character="nobody", desirability=-1)]),
+    (lambda: Event(id="x", appraisals=[Appraisal(character="nobody", desirability=-1)]),
      "not in the cast"),
-    (lambda: Event(id="x", beat=0, agent="nobody"), "agent 'nobody' is not in the cast"),
-    (lambda: Event(id="x", beat=0, appraisals=[Appraisal(character="mara", desirability=-3)]), "outside"),
-    (lambda: Event(id="x", beat=0, appraisals=[Appraisal(character="mara", likelihood=float("nan"))]),
+    (lambda: Event(id="x", agent="nobody"), "agent 'nobody' is not in the cast"),
+    (lambda: Event(id="x", appraisals=[Appraisal(character="mara", desirability=-3)]), "outside"),
+    (lambda: Event(id="x", appraisals=[Appraisal(character="mara", likelihood=float("nan"))]),
      "outside"),
     (lambda: "an explosion", "takes a storydiff.Event"),
 ])
