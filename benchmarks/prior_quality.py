@@ -79,13 +79,13 @@ def main() -> None:
               f"(fraction < 1/3: {float((memo < 1 / 3).double().mean()):.3f})")
     print(f"checkpoint {engine.checkpoint} · {args.sampler} {args.steps} steps · {args.n} held-out situations "
           f"· {time.perf_counter() - began:.0f} s")
-    print(f"{'':28s} energy distance to held-out transitions")
+    print(f"{'':34s} energy distance to held-out transitions")
     for name, value in rows:
-        print(f"{name:28s} {value:8.4f}")
+        print(f"{name:34s} {value:8.4f}")
     if args.text_heldout:
-        print(f"{'':28s} energy distance to held-out plays' observed transitions")
+        print(f"{'':34s} energy distance to held-out plays' observed transitions")
         for name, value in text_rows(engine, args.text_heldout, args.text_train, args.sampler, args.steps):
-            print(f"{name:28s} {value:8.4f}")
+            print(f"{name:34s} {value:8.4f}")
     v = np.array(violations)
     print(f"unprojected samples breaking a hard constraint (> 1e-6): {float((v > 1e-6).mean()):.2f}; "
           f"median max violation {float(np.median(v)):.3f}")

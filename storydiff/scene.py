@@ -100,8 +100,11 @@ class Scene(BaseModel):
         flat = layout.flatten(x.detach().to("cpu", torch.float64).unsqueeze(0))[0].tolist()
         values = dict(zip(layout.names, flat))
         bound_by = _binding_by_variable(binding or [], layout)
-        cells = [[_cell(cast, situation, cid, b, values, bound_by) for cid in situation.cast]
-                 for b in range(1, situation.beats + 1)]
+        cells: list[list[CharacterBeat]] = []
+        for b in range(1, situation.beats + 1):
+            before = {c.character: c.behaviour for c in cells[-1]} if cells else {}
+            cells.append([_cell(cast, situation, cid, b, values, bound_by, before.get(cid))
+                          for cid in situation.cast])
         return cls(
             situation=situation.id, title=situation.title, setting=situation.setting, cast=list(situation.cast),
             names={cid: cast[cid].name for cid in situation.cast}, beats=situation.beats,
@@ -111,13 +114,13 @@ class Scene(BaseModel):
 
 
 def _cell(cast: Cast, situation: Situation, cid: str, beat: int, values: dict[str, float],
-          bound_by: dict[tuple[str, int], list[str]]) -> CharacterBeat:
+          bound_by: dict[tuple[str, int], list[str]], previous: str | None) -> CharacterBeat:
     felt = {e: round(values[f"{cid}.felt.{e}@{beat}"], 6) for e in OCC_EMOTIONS}
     shown = {e: round(values[f"{cid}.shown.{e}@{beat}"], 6) for e in OCC_EMOTIONS}
     mood = {d: round(values[f"{cid}.mood.{d}@{beat}"], 6) for d in PAD}
     stance = {o: {s: round(values[f"{cid}.stance.{o}.{s}@{beat}"], 6) for s in STANCE}
               for o in situation.cast if o != cid}
-    behaviour = choose_behaviour(cast[cid].behaviours, shown, mood)
+    behaviour = choose_behaviour(cast[cid].behaviours, shown, mood, previous)
     subtext = [Subtext(emotion=e, felt=felt[e], shown=shown[e]) for e in OCC_EMOTIONS
                if abs(felt[e] - shown[e]) > SUBTEXT_THRESHOLD]
     return CharacterBeat(
@@ -125,6 +128,11 @@ def _cell(cast: Cast, situation: Situation, cid: str, beat: int, values: dict[st
         behaviour=behaviour.id if behaviour else None, behaviour_text=behaviour.text if behaviour else None,
         subtext=sorted(subtext, key=lambda s: -abs(s.felt - s.shown)), binding=bound_by.get((cid, beat), []),
     )
+
+
+# Squared PAD distance added to repeating last beat's behaviour: about a third of the way across
+# one PAD axis (0.3² ≈ 0.1), so a clearly better fit still wins and a near tie changes the business.
+REPEAT_PENALTY = 0.1
 
 
 def shown_pad(shown: dict[str, float], mood: dict[str, float]) -> tuple[float, float, float]:
@@ -143,13 +151,23 @@ def shown_pad(shown: dict[str, float], mood: dict[str, float]) -> tuple[float, f
     return tuple(weight * p + (1 - weight) * mood[d] for p, d in zip(pad, PAD))
 
 
-def choose_behaviour(repertoire: list[Behaviour], shown: dict[str, float],
-                     mood: dict[str, float]) -> Behaviour | None:
-    """The repertoire entry whose PAD signature is nearest what the character shows."""
+def choose_behaviour(repertoire: list[Behaviour], shown: dict[str, float], mood: dict[str, float],
+                     previous: str | None = None) -> Behaviour | None:
+    """The repertoire entry whose PAD signature is nearest what the character shows.
+
+    The behaviour of the previous beat (`previous`, its id) pays REPEAT_PENALTY: a beat of
+    business repeated beat after beat reads as a stuck record, so it is kept only when no
+    other entry is nearly as close.
+    """
     if not repertoire:
         return None
     p, a, d = shown_pad(shown, mood)
-    return min(repertoire, key=lambda b: (b.pleasure - p) ** 2 + (b.arousal - a) ** 2 + (b.dominance - d) ** 2)
+
+    def cost(b: Behaviour) -> float:
+        near = (b.pleasure - p) ** 2 + (b.arousal - a) ** 2 + (b.dominance - d) ** 2
+        return near + (REPEAT_PENALTY if b.id == previous else 0.0)
+
+    return min(repertoire, key=cost)
 
 
 def _binding_by_variable(binding: list[str], layout: StateLayout) -> dict[tuple[str, int], list[str]]:

@@ -157,3 +157,17 @@ def test_several_samples_each_keep_their_provenance():
     assert "-n 2 (take sample 2)" in _flat(sheets)
     other = situation.model_copy(update={"id": "after", "title": "After the storm"})
     assert "SCENE 2 OF 2" in render_beat_sheets([scenes[0], make_scene(cast, other)])
+
+
+def test_behaviour_of_the_last_beat_gives_way_to_a_near_tie_but_not_to_a_poor_fit():
+    from storydiff.models import Behaviour
+    from storydiff.scene import choose_behaviour
+
+    calm = {d: 0.0 for d in ("pleasure", "arousal", "dominance")}
+    shown = {e: 0.0 for e in OCC_EMOTIONS}  # nothing shown: the mood (here neutral) is what is read
+    best = Behaviour(id="best", pleasure=0.0, arousal=0.0, dominance=0.1, text="")
+    close = Behaviour(id="close", pleasure=0.0, arousal=0.0, dominance=-0.15, text="")
+    far = Behaviour(id="far", pleasure=0.9, arousal=0.9, dominance=0.9, text="")
+    assert choose_behaviour([best, close, far], shown, calm).id == "best"
+    assert choose_behaviour([best, close, far], shown, calm, previous="best").id == "close"
+    assert choose_behaviour([best, far], shown, calm, previous="best").id == "best"
