@@ -29,6 +29,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -42,7 +43,7 @@ from .fileio import write_atomic
 from .layout import FELT, MOOD, SHOWN, StateLayout, parse_variable
 from .models import Cast, Event, Pin, Situation
 from .polytope import Polytope
-from .sampling import SAMPLERS, Projected, sigmas_for
+from .sampling import SAMPLERS, sigmas_for
 from .scene import SUBTEXT_THRESHOLD, CharacterBeat, Subtext, choose_behaviour
 from .vocab import OCC_EMOTIONS, PAD, STANCE
 
@@ -59,10 +60,12 @@ AGENT_STEPS = 4
 AGENT_START_SIGMA = 0.2
 AGENT_TOL = 1e-6
 SAVE_FORMAT = "storydiff-agent/1"
-# Compiled windows, shared by every agent of the same scene (same cast, situation and carry-over):
-# a pool of a thousand copies of one scene compiles each window once.
+# Compiled windows and step templates, shared by every agent of the same scene (same cast,
+# situation and carry-over): a pool of a thousand copies of one scene compiles each window once.
 _WINDOWS: OrderedDict[tuple, _Window] = OrderedDict()
+_TEMPLATES: OrderedDict[tuple, _Template] = OrderedDict()
 _CACHE_SIZE = 256
+_MEMO_SIZE = 64  # an agent's own lookups of the shared templates, by the identity of its events
 _BEATS = re.compile(r"@(\d+)(?:-(\d+))?$")
 
 
@@ -95,22 +98,50 @@ class _Window:
     fixed_pos: torch.Tensor  # known columns' positions there
 
 
+@dataclass(eq=False)
+class _Template:
+    """Everything about one beat of a scene that does not depend on the values played: the same for
+    every beat of steady open-ended play, and for every agent of the same scene."""
+
+    window: _Window
+    condition: SceneCondition
+    mask: torch.Tensor   # [characters, length, F] float, 1 where a real variable lives
+    characters: int
+    length: int          # beats the network sees
+    known: int           # of which played (the sampled beat is the next one)
+
+
 @dataclass
 class _Plan:
-    """What one agent contributes to one beat: noise from its own generator, window, rows."""
+    """What one agent contributes to one beat: its template, the beats played, noise from its own generator."""
 
     agent: Agent
     beat: int          # the beat being sampled, from 1
     start: int         # the network window's first beat
-    length: int        # its number of beats
-    condition: SceneCondition
+    template: _Template
+    events: list[Event]  # the events in the network window
     known: torch.Tensor  # [C, known beats, F]
     noise: torch.Tensor  # [C, L, F], unit variance
-    window: _Window
-    polytope: Polytope
     offset: int        # absolute beat = window-relative beat + offset
-    sigmas: list[float]
     rng: torch.Tensor  # generator state before the draw, restored if the beat fails
+
+
+@dataclass(eq=False)
+class Played:
+    """A beat as sampled; the readable `Beat` is built the first time someone asks for it."""
+
+    beat: int
+    events: list[str]
+    values: torch.Tensor  # [characters, F]
+    rows: list[int]       # the rows of `window` that bind
+    window: _Window | None
+    offset: int
+    readable: Beat | None = None
+
+
+@lru_cache(maxsize=4096)
+def _beat_of(var: str) -> int:
+    return parse_variable(var).beat
 
 
 def shift_beats(name: str, offset: int) -> str:
@@ -168,7 +199,8 @@ class Agent:
         self._first = 1  # absolute beat of _values[:, 0]
         self._events: list[Event] = []
         self._pins: list[Pin] = []
-        self._history: list[Beat] = []
+        self._history: list[Played] = []
+        self._memo: dict[tuple, tuple[_Template, list[Event], list[Pin]]] = {}
         scene = [self.situation.model_dump(mode="json"),
                  {c: cast[c].model_dump(mode="json") for c in situation.cast},
                  {k: v.model_dump(mode="json") for k, v in sorted(cast.cultures.items())},
@@ -197,12 +229,12 @@ class Agent:
     @property
     def state(self) -> dict[str, CharacterBeat]:
         """Each character's latest beat (empty before the first)."""
-        return {c.character: c for c in self._history[-1].cells} if self._history else {}
+        return {c.character: c for c in self.readable(self._history[-1]).cells} if self._history else {}
 
     @property
     def history(self) -> list[Beat]:
         """The beats played (the last `history_limit` when one is set), oldest first."""
-        return list(self._history)
+        return [self.readable(p) for p in self._history]
 
     @property
     def pending(self) -> list[Event]:
@@ -246,7 +278,15 @@ class Agent:
 
     def next_beat(self) -> Beat:
         """Sample the next beat for the whole cast, given everything played and observed so far."""
-        return step_agents([self])[0]
+        from .pool import step_agents
+
+        return self.readable(step_agents([self])[0])
+
+    def readable(self, played: Played) -> Beat:
+        """The `Beat` of a beat this agent played (built once, on first use)."""
+        if played.readable is None:
+            played.readable = _beat(self, played)
+        return played.readable
 
     # -- save files ---------------------------------------------------------------------------
     def save(self, path: str | Path | None = None) -> bytes | Path:
@@ -291,7 +331,7 @@ class Agent:
             "first": self._first,
             "values": self._layout.flatten(self._values.transpose(0, 1).reshape(-1, *self._layout.shape))
                       .tolist() if self._values.shape[1] else [],
-            "history": [b.model_dump(mode="json") for b in self._history],
+            "history": [b.model_dump(mode="json") for b in self.history],
             "events": [e.model_dump(mode="json") for e in self._events],
             "pins": [p.model_dump(mode="json") for p in self._pins],
             "rng": base64.b64encode(self._generator.get_state().numpy().tobytes()).decode("ascii"),
@@ -302,7 +342,10 @@ class Agent:
         values = torch.tensor(data["values"], dtype=torch.float32).reshape(-1, len(self._layout))
         beats = self._layout.unflatten(values) if values.shape[0] else torch.zeros(0, *self._layout.shape)
         self._values = beats[:, :, 0].transpose(0, 1).contiguous()  # [C, T, F]
-        self._history = [Beat.model_validate(b) for b in data["history"]]
+        self._history = []
+        for b in data["history"]:
+            beat = Beat.model_validate(b)
+            self._history.append(Played(beat.beat, beat.events, torch.zeros(0), [], None, 0, beat))
         self._events = [Event.model_validate(e) for e in data["events"]]
         self._pins = [Pin.model_validate(p) for p in data["pins"]]
         rng = torch.frombuffer(bytearray(base64.b64decode(data["rng"])), dtype=torch.uint8)
@@ -362,7 +405,7 @@ class Agent:
 
     # -- one beat -----------------------------------------------------------------------------
     def _horizon(self, events: list[Event], pins: list[Pin]) -> int:
-        scheduled = [e.beat for e in events] + [parse_variable(p.var).beat for p in pins]
+        scheduled = [e.beat for e in events] + [_beat_of(p.var) for p in pins]
         return max([self.situation.beats, *scheduled])
 
     def _span(self, beat: int, events: list[Event], pins: list[Pin]) -> tuple[int, int]:
@@ -434,25 +477,46 @@ class Agent:
                         window.columns)
 
     def _plan(self) -> _Plan:
+        """The next beat's template (looked up by what is scheduled in the window), and its noise."""
         beat = self.beat + 1
         start, end = self._span(beat, self._events, self._pins)
-        window, offset = self._window(beat, end, start, self._events, self._pins)
-        evs, pns = self._scheduled(start, end, start - 1, self._events, [])
-        situation = self.situation.model_copy(update={"beats": end - start + 1, "events": evs, "pins": pns})
-        condition = condition_from(self.cast, situation, embed=None)
+        evs = [e for e in (*self.situation.events, *self._events) if start <= e.beat <= end]
+        pns = [p for p in (*self.situation.pins, *self._pins) if start <= _beat_of(p.var) <= end]
+        key = (min(beat, 3), start - beat, end - beat, *((id(e), e.beat - beat) for e in evs),
+               *((id(p), _beat_of(p.var) - beat) for p in pns))
+        if key not in self._memo:
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = (self._template(beat, start, end), evs, pns)  # evs, pns keep their ids taken
+        template = self._memo[key][0]
         rng = self._generator.get_state()
-        noise = torch.randn((len(self.situation.cast), end - start + 1, self._layout.features),
+        noise = torch.randn((template.characters, template.length, self._layout.features),
                             generator=self._generator)
-        known = self._known(start, beat)
-        sigmas = self._sigmas_played if known.shape[1] else self._sigmas
-        return _Plan(self, beat, start, end - start + 1, condition, known, noise, window,
-                     self._bounded(window, self._known_flat(start, end)), offset, sigmas, rng)
+        return _Plan(self, beat, start, template, evs, self._known(start, beat), noise, max(0, beat - 2), rng)
 
-    def _commit(self, plan: _Plan, values: torch.Tensor, binding: list[str]) -> Beat:
-        """Record the sampled beat `[C, F]`; drop what `history_limit` no longer keeps."""
+    def _template(self, beat: int, start: int, end: int) -> _Template:
+        window, _ = self._window(beat, end, start, self._events, self._pins)
+        evs, pns = self._scheduled(start, end, start - 1, self._events, [])
+        length = end - start + 1
+        key = (id(window), self._scene_key, beat - start, length, tuple(e.model_dump_json() for e in evs))
+        if key in _TEMPLATES:
+            _TEMPLATES.move_to_end(key)
+            return _TEMPLATES[key]
+        situation = self.situation.model_copy(update={"beats": length, "events": evs, "pins": pns})
+        template = _Template(window, condition_from(self.cast, situation, embed=None), self._mask(length),
+                             len(self.situation.cast), length, beat - start)
+        _TEMPLATES[key] = template  # holds `window`, so its id stays unique while the entry lives
+        if len(_TEMPLATES) > _CACHE_SIZE:
+            _TEMPLATES.popitem(last=False)
+        return template
+
+    def _commit(self, plan: _Plan, values: torch.Tensor, rows: list[int]) -> Played:
+        """Record the sampled beat `[C, F]` (its binding `rows` of the window); drop what `history_limit`
+        no longer keeps."""
         self._values = torch.cat([self._values, values[:, None]], dim=1)
-        beat = _beat(self, plan.beat, values, binding)
-        self._history.append(beat)
+        events = [e.id for e in plan.events if e.beat == plan.beat]
+        played = Played(plan.beat, events, values, rows, plan.template.window, plan.offset)
+        self._history.append(played)
         if self.history_limit is not None:
             keep = max(self.history_limit, self.window)
             drop = self._values.shape[1] - keep
@@ -461,7 +525,7 @@ class Agent:
                 self._first += drop
             del self._history[: max(0, len(self._history) - self.history_limit)]
             self._events = [e for e in self._events if e.beat >= self._first]
-        return beat
+        return played
 
 
 def _reduce(polytope: Polytope, layout: StateLayout, known_beats: int, shift: int,
@@ -504,10 +568,16 @@ def _reduce(polytope: Polytope, layout: StateLayout, known_beats: int, shift: in
     )
 
 
-def _beat(agent: Agent, beat: int, values: torch.Tensor, binding: list[str]) -> Beat:
-    """The readable beat from `[C, F]` values: felt, shown, mood, stance, behaviour, subtext per character."""
+def _beat(agent: Agent, played: Played) -> Beat:
+    """The readable beat: felt, shown, mood, stance, behaviour, subtext and binding rows per character."""
     layout, cast = agent._layout, agent.situation.cast
-    rows = values.to(torch.float64).tolist()
+    binding = []
+    for r in played.rows:
+        name = shift_beats(played.window.names[r], played.offset)
+        m = _BEATS.search(name)
+        if m and int(m[2] or m[1]) == played.beat:
+            binding.append(name)
+    rows = played.values.to(torch.float64).tolist()
     cells = []
     for k, cid in enumerate(cast):
         v = rows[k]
@@ -521,142 +591,8 @@ def _beat(agent: Agent, beat: int, values: torch.Tensor, binding: list[str]) -> 
                           if abs(felt[e] - shown[e]) > SUBTEXT_THRESHOLD),
                          key=lambda s: -abs(s.felt - s.shown))
         mine = [b for b in binding if b.startswith(f"{cid}.") or f":{cid}." in b or f".{cid}." in b]
-        cells.append(CharacterBeat(character=cid, beat=beat, felt=felt, shown=shown, mood=mood, stance=stance,
-                                   behaviour=behaviour.id if behaviour else None,
+        cells.append(CharacterBeat(character=cid, beat=played.beat, felt=felt, shown=shown, mood=mood,
+                                   stance=stance, behaviour=behaviour.id if behaviour else None,
                                    behaviour_text=behaviour.text if behaviour else None, subtext=subtext,
                                    binding=mine))
-    events = [e.id for e in [*agent.situation.events, *agent._events] if e.beat == beat]
-    return Beat(beat=beat, events=events, cells=cells)
-
-
-_NO_RNG = torch.Generator()
-
-
-def step_agents(agents: Sequence[Agent]) -> list[Beat]:
-    """One beat for each agent: one batched network call per sampler step, one projection call
-    (`Polytope.block_diag` when there are several scenes). All or nothing: if any scene fails,
-    no agent changes and StorydiffError names it."""
-    if not agents:
-        return []
-    first = agents[0]
-    engine = first.engine
-    for a in agents:
-        if a.engine.model is not engine.model or a.settings != first.settings:
-            raise StorydiffError("agents stepped together must share the engine, sampler, steps, "
-                                 "projection and start σ")
-    if len({id(a) for a in agents}) != len(agents):
-        raise StorydiffError("an agent appears twice in one pool")
-    plans: list[_Plan] = []
-    try:
-        for a in agents:
-            plans.append(a._plan())
-        results = {}
-        for sigmas in {tuple(p.sigmas) for p in plans}:  # scenes at their first beat start from pure noise
-            group = [p for p in plans if tuple(p.sigmas) == sigmas]
-            projected, info = _sample(engine, group, list(sigmas), first.sampler, first.project)
-            for k, (p, binding) in enumerate(zip(group, _binding(group, info))):
-                y = projected[k, : len(p.agent.situation.cast), p.beat - p.start]
-                results[id(p)] = (p, y, binding)
-                _check_met(p, projected[k])
-    except BaseException:
-        for p in plans:
-            p.agent._generator.set_state(p.rng)
-        raise
-    return [p.agent._commit(p, y, binding) for p, y, binding in (results[id(p)] for p in plans)]
-
-
-def _sample(engine: Engine, plans: list[_Plan], sigmas: list[float], sampler: str,
-            project_mode: str) -> tuple[torch.Tensor, object]:
-    """Run the sampler over the padded batch; returns the final projected state `[B, C, L, F]`."""
-    from .projection import project
-
-    dev = engine.device
-    B = len(plans)
-    C = max(len(p.agent.situation.cast) for p in plans)
-    L = max(p.length for p in plans)
-    F = plans[0].noise.shape[-1]
-    x = torch.zeros(B, C, L, F)
-    mask = torch.zeros(B, C, L, F)
-    known = torch.zeros(B, C, L, F)
-    is_known = torch.zeros(B, C, L, F, dtype=torch.bool)
-    for k, p in enumerate(plans):
-        c, n = p.noise.shape[0], p.known.shape[1]
-        mask[k, :c, : p.length] = p.agent._mask(p.length)
-        x[k, :c, : p.length] = p.noise * sigmas[0]
-        if n:  # start from the beats played, the last one carried into the open beats
-            x[k, :c, :n] += p.known
-            x[k, :c, n: p.length] += p.known[:, -1:]
-        known[k, :c, :n] = p.known
-        is_known[k, :c, :n] = True
-    mask, known, is_known = mask.to(dev), known.to(dev), is_known.to(dev)
-    x = x.to(dev) * mask
-    cond = SceneCondition.stack([p.condition for p in plans], C, L).to(dev)
-    polytope = plans[0].polytope if B == 1 else Polytope.block_diag([p.polytope for p in plans])
-    free_pos = _padded_positions(plans, C, L, F).to(dev)
-    model = engine.model
-    state: dict = {"info": None}
-
-    @torch.no_grad()
-    def denoise(xt: torch.Tensor, sigma: float) -> torch.Tensor:
-        d = model(xt, torch.full((B,), sigma, device=dev), cond)
-        return torch.where(is_known, known, d) * mask
-
-    def proj(x0: torch.Tensor, index: int, last: bool) -> Projected:
-        if not last and project_mode == "final":
-            return Projected(x0, torch.zeros(B, device=dev))
-        flat = x0.reshape(-1)
-        y, info = project(flat[free_pos].to(torch.float64)[None], polytope, tol=AGENT_TOL)
-        out = flat.clone()
-        out[free_pos] = y[0].to(out.dtype)
-        state["info"] = info
-        return Projected(out.reshape(x0.shape), info.distance.expand(B), [], None)
-
-    last = None
-    for last in SAMPLERS[sampler](denoise, x, sigmas, proj, _NO_RNG):
-        pass
-    return last.projected.cpu(), state["info"]
-
-
-def _padded_positions(plans: list[_Plan], C: int, L: int, F: int) -> torch.Tensor:
-    """Open-column positions moved from each scene's own `[c, l, F]` window into the padded
-    `[B, C, L, F]` batch."""
-    out = []
-    for k, p in enumerate(plans):
-        pos, length = p.window.free_pos, p.length
-        char, beat, feat = pos // (length * F), (pos // F) % length, pos % F
-        out.append(((k * C + char) * L + beat) * F + feat)
-    return torch.cat(out)
-
-
-def _binding(group: list[_Plan], info) -> list[list[str]]:
-    """Per scene, the rows holding its sampled beat against a bound, named at absolute beats."""
-    out: list[list[str]] = [[] for _ in group]
-    if info is None:
-        return out
-    several = len(group) > 1
-    for name in info.binding_rows(0):
-        k = 0
-        if several:  # Polytope.block_diag's `sceneK/` prefix
-            scene, _, name = name.partition("/")
-            k = int(scene.removeprefix("scene"))
-        plan = group[k]
-        name = shift_beats(name, plan.offset)
-        m = _BEATS.search(name)
-        if m and int(m[2] or m[1]) == plan.beat:
-            out[k].append(name)
-    return out
-
-
-def _check_met(plan: _Plan, projected: torch.Tensor) -> None:
-    """Refuse a beat that breaks its rows (a scene left with no way on): nothing is committed."""
-    c = len(plan.agent.situation.cast)
-    flat = projected[:c, : plan.length].reshape(-1)
-    y = flat[plan.window.free_pos.cpu()].to(torch.float64)[None]
-    worst = float(plan.polytope.violation(y)[0]) if plan.polytope.shape[0] else 0.0
-    if worst > 100 * AGENT_TOL:
-        from .feasibility import conflicting_rows
-
-        rows = conflicting_rows(plan.polytope) or []
-        names = ", ".join(shift_beats(r, plan.offset) for r in rows) or "none found; the solver stopped early"
-        raise StorydiffError(f"beat {plan.beat} of scene {plan.agent.situation.id!r} cannot meet its "
-                             f"constraints (violation {worst:.2g}); conflicting rows: {names}")
+    return Beat(beat=played.beat, events=played.events, cells=cells)
