@@ -12,6 +12,9 @@ Sections:
 - latency of one scene's next_beat(): median and p95, scripted beats and open-ended beats,
   split into network and projection time;
 - a pool of B scenes: time per beat, scenes per second, how many fit a 90 Hz frame (11.1 ms);
+- host-side overhead: the time per beat outside the network and the projection, per scene, at two
+  pool sizes, and the pool that would fit a 5 ms beat if network and projection kept their measured
+  cost per scene (or cost nothing, the bound the host alone sets);
 - growth with cast size (bundled situations of 2-7 characters) and with the window (history seen).
 """
 from __future__ import annotations
@@ -38,12 +41,15 @@ SITUATIONS = {2: "storm", 3: "mending-nets", 5: "the-wake", 6: "blessing-of-the-
 
 
 class Timer:
-    """Wall time spent in the network (forward hooks) and in projection (a wrapper), per beat."""
+    """Wall time spent in the network (forward hooks), in projection (a wrapper), and in each scene's own
+    host work (`Agent._plan`, `Agent._commit`: its template, its noise, recording its beat), per beat."""
 
     def __init__(self, engine: storydiff.Engine):
         self.device = engine.device
-        self.network = self.projection = 0.0
+        self.network = self.projection = self.scenes = 0.0
         self._t0 = 0.0
+        for name in ("_plan", "_commit"):
+            self._time_scenes(name)
         engine.model.register_forward_pre_hook(lambda *_: self._start())
         engine.model.register_forward_hook(lambda *_: self._stop("network"))
         inner = projection.project
@@ -55,6 +61,17 @@ class Timer:
             return out
 
         projection.project = timed
+
+    def _time_scenes(self, name: str) -> None:
+        inner = getattr(storydiff.Agent, name)
+
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            out = inner(*args, **kwargs)
+            self.scenes += time.perf_counter() - t0
+            return out
+
+        setattr(storydiff.Agent, name, timed)
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -70,7 +87,7 @@ class Timer:
 
     @contextmanager
     def measure(self):
-        self.network = self.projection = 0.0
+        self.network = self.projection = self.scenes = 0.0
         self._sync()
         t0 = time.perf_counter()
         yield
@@ -200,6 +217,49 @@ def throughput(engine, timer: Timer, sizes: list[int], beats: int) -> None:
     print(f"  largest pool stepped within a 90 Hz frame ({FRAME_MS:.1f} ms): {fits or 'none'} of those tried")
 
 
+def overhead(engine, timer: Timer, sizes: tuple[int, int], beats: int, warm: int) -> None:
+    """Time per beat outside network and projection at two pool sizes, timed from beat `warm + 1`: all of
+    it ("other"), and the part each scene spends on its own (template, noise, recording: "per scene");
+    the rest is the sampler's arithmetic over the padded batch (device work on a GPU) and fixed costs.
+    Reading every agent's `Beat` is timed apart: a pool builds them on first access."""
+    scene = situation("mending-nets")
+    print(f"\nhost-side overhead per beat (all but network and projection), {scene.id}, window 16, "
+          f"beats {warm + 1}-{warm + beats}")
+    print(f"  {'B':>5s} {'ms/beat':>9s} {'net+proj':>9s} {'other':>9s} {'other/scene':>12s} "
+          f"{'per scene':>10s} {'read Beats':>11s}")
+    rows = []
+    for size in sizes:
+        pool = engine.pool([engine.agent(scene, seed=k) for k in range(size)])
+        for _ in range(warm):
+            pool.next_beat()
+        total, other, own = [], [], []
+        for _ in range(beats):
+            with timer.measure():
+                played = pool.next_beat()
+            total.append(timer.total)
+            other.append(timer.total - timer.network - timer.projection)
+            own.append(timer.scenes)
+        t0 = time.perf_counter()
+        list(played)
+        read = (time.perf_counter() - t0) / size
+        t, o, s = statistics.median(total), statistics.median(other), statistics.median(own)
+        rows.append((size, t, o, s))
+        print(f"  {size:5d} {1000 * t:9.2f} {1000 * (t - o):7.2f}ms {1000 * o:7.2f}ms {1e6 * o / size:9.1f} µs "
+              f"{1e6 * s / size:7.1f} µs {1e6 * read:8.1f} µs")
+    (b0, _, o0, _), (b1, t1, o1, s1) = rows
+    slope = max((o1 - o0) / (b1 - b0), 1e-9)
+    fixed = max(o0 - slope * b0, 0.0)
+    own = max(s1 / b1, 1e-9)
+    work = (t1 - o1) / b1  # network + projection per scene at the larger pool, on this device
+    budget = 5e-3
+    print(f"  other, fitted: {1000 * fixed:.2f} ms per beat + {1e6 * slope:.1f} µs per scene "
+          f"(of which {1e6 * own:.1f} µs the scene's own host work)")
+    print(f"  scenes per 5 ms beat: {int(budget / own)} bounded by the scenes' own host work alone; "
+          f"{max(0, int((budget - fixed) / slope))} by all of 'other' on this device; "
+          f"{max(0, int((budget - fixed) / (slope + work)))} with this device's {1e6 * work:.0f} µs per scene "
+          "of network and projection")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu")
@@ -208,6 +268,7 @@ def main() -> None:
     parser.add_argument("--quality", type=int, default=0, metavar="N",
                         help="run the quality section with N scenes per set")
     parser.add_argument("--pools", default="1,4,16,64", help="pool sizes, comma-separated")
+    parser.add_argument("--overhead", default="64,256", help="the two pool sizes of the host-side fit")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -233,6 +294,11 @@ def main() -> None:
           f"median {r['scripted']:.1f} ms")
 
     throughput(engine, timer, [int(s) for s in args.pools.split(",")], max(5, args.beats // 5))
+    small, large = (int(s) for s in args.overhead.split(","))
+    # From beat 18 the scripted beats slide through the window, so each beat's pool is a new
+    # composition; from beat 26 the window is past them and every beat reuses the same one.
+    for warm in (17, 30):
+        overhead(engine, timer, (small, large), max(5, args.beats // 10), warm)
 
     print("\ngrowth with cast size (1 scene, window 16, open-ended beats)")
     print(f"  {'characters':>10s} {'median ms':>10s} {'network':>9s} {'projection':>11s}")

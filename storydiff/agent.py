@@ -64,8 +64,11 @@ SAVE_FORMAT = "storydiff-agent/1"
 # situation and carry-over): a pool of a thousand copies of one scene compiles each window once.
 _WINDOWS: OrderedDict[tuple, _Window] = OrderedDict()
 _TEMPLATES: OrderedDict[tuple, _Template] = OrderedDict()
+# The same lookup by what is cheap to read each beat: the window's place relative to the beat and
+# the identity of the events and pins in it (agents of one situation share its event objects).
+_MEMO: OrderedDict[tuple, tuple[_Template, list[Event], list[Pin]]] = OrderedDict()
 _CACHE_SIZE = 256
-_MEMO_SIZE = 64  # an agent's own lookups of the shared templates, by the identity of its events
+_MEMO_SIZE = 1024
 _BEATS = re.compile(r"@(\d+)(?:-(\d+))?$")
 
 
@@ -200,7 +203,6 @@ class Agent:
         self._events: list[Event] = []
         self._pins: list[Pin] = []
         self._history: list[Played] = []
-        self._memo: dict[tuple, tuple[_Template, list[Event], list[Pin]]] = {}
         scene = [self.situation.model_dump(mode="json"),
                  {c: cast[c].model_dump(mode="json") for c in situation.cast},
                  {k: v.model_dump(mode="json") for k, v in sorted(cast.cultures.items())},
@@ -482,13 +484,15 @@ class Agent:
         start, end = self._span(beat, self._events, self._pins)
         evs = [e for e in (*self.situation.events, *self._events) if start <= e.beat <= end]
         pns = [p for p in (*self.situation.pins, *self._pins) if start <= _beat_of(p.var) <= end]
-        key = (min(beat, 3), start - beat, end - beat, *((id(e), e.beat - beat) for e in evs),
-               *((id(p), _beat_of(p.var) - beat) for p in pns))
-        if key not in self._memo:
-            if len(self._memo) >= _MEMO_SIZE:
-                self._memo.clear()
-            self._memo[key] = (self._template(beat, start, end), evs, pns)  # evs, pns keep their ids taken
-        template = self._memo[key][0]
+        key = (self._scene_key, min(beat, 3), start - beat, end - beat,
+               *((id(e), e.beat - beat) for e in evs), *((id(p), _beat_of(p.var) - beat) for p in pns))
+        if key in _MEMO:
+            _MEMO.move_to_end(key)
+        else:
+            _MEMO[key] = (self._template(beat, start, end), evs, pns)  # evs, pns keep their ids taken
+            if len(_MEMO) > _MEMO_SIZE:
+                _MEMO.popitem(last=False)
+        template = _MEMO[key][0]
         rng = self._generator.get_state()
         noise = torch.randn((template.characters, template.length, self._layout.features),
                             generator=self._generator)

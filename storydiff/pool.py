@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from itertools import chain
 from typing import overload
 
@@ -98,7 +98,8 @@ class Beats(Sequence[Beat]):
 @dataclass(eq=False)
 class _Batch:
     """One pool composition stacked once: `[B, C, L, F]` masks and conditioning, flat positions into
-    that padded batch, and the block-diagonal rows of every scene's window."""
+    that padded batch (or into the played beats, packed scene after scene), and the block-diagonal
+    rows of every scene's window."""
 
     templates: tuple[_Template, ...]  # held, so the ids in the cache key stay unique
     shape: tuple[int, int, int, int]
@@ -106,63 +107,97 @@ class _Batch:
     mask: torch.Tensor       # [B, C, L, F] float, on the device
     is_known: torch.Tensor   # [B, C, L, F] bool, on the device
     carry: torch.Tensor      # [B, C, L, F] long: beat l reads the played beat min(l, known − 1)
-    scene_pos: torch.Tensor  # each scene's [c, length, F] block, in scene order
-    known_pos: torch.Tensor  # its played beats [c, known, F]
-    sampled_pos: torch.Tensor  # its sampled beat [c, F]
+    scene_pos: torch.Tensor  # each scene's [c, length, F] block, in scene order, on the device
+    known_pos: torch.Tensor  # its played beats [c, known, F], on the device
+    sampled_pos: torch.Tensor  # its sampled beat [c, F], on the device
     sizes: list[int]         # c·F per scene
     free_pos: torch.Tensor   # the open columns, on the device
-    fixed_pos: torch.Tensor  # the known columns
+    fixed_idx: torch.Tensor  # the known columns, as indices into the packed played beats
     polytope: Polytope       # block-diagonal rows; bounds before the played beats are moved over
     A_fixed: torch.Tensor    # block-diagonal [rows, known columns]
     row_scene: torch.Tensor  # the scene of each row
     row_first: torch.Tensor  # each scene's first row
 
 
-def _padded(local: torch.Tensor, k: int, length: int, C: int, L: int, F: int) -> torch.Tensor:
-    """Positions in one scene's flat `[c, length, F]` window moved into the padded `[B, C, L, F]` batch."""
-    char, beat, feat = local // (length * F), (local // F) % length, local % F
-    return ((k * C + char) * L + beat) * F + feat
+@dataclass(eq=False)
+class _Slot:
+    """One template laid out in a `[C, L, F]` slot of the padded batch; shared by the scenes using it."""
+
+    mask: torch.Tensor
+    carry: torch.Tensor
+    positions: dict[str, torch.Tensor]  # flat positions within the slot (the packed played beats for "fixed")
+    coo: dict[str, tuple[torch.Tensor, torch.Tensor]]  # A_free and A_fixed as (indices, values)
 
 
-def _block_diag(blocks: list[torch.Tensor]) -> torch.Tensor:
-    """Sparse CSR matrices placed along the diagonal of one float64 CSR matrix."""
-    coo = [b.to_sparse_coo().coalesce() for b in blocks]
-    rows = torch.tensor([0, *(b.shape[0] for b in blocks)]).cumsum(0)
-    cols = torch.tensor([0, *(b.shape[1] for b in blocks)]).cumsum(0)
-    idx = torch.cat([c.indices() + torch.stack([rows[k], cols[k]])[:, None] for k, c in enumerate(coo)], 1)
-    vals = torch.cat([c.values() for c in coo])
-    return torch.sparse_coo_tensor(idx, vals, (int(rows[-1]), int(cols[-1])), dtype=torch.float64,
-                                   check_invariants=False).coalesce().to_sparse_csr()
+def _slot(t: _Template, C: int, L: int, F: int) -> _Slot:
+    c, n, length = t.characters, t.known, t.length
+    mask = torch.zeros(C, L, F)
+    mask[:c, :length] = t.mask
+    block = torch.arange(C * L * F).reshape(C, L, F)[:c, :length]
+
+    def at(local: torch.Tensor, beats: int) -> torch.Tensor:
+        """Positions in the scene's own flat `[c, length, F]` window, as `[char, beat, F]` in `beats`."""
+        return (local // (length * F) * beats + (local // F) % length) * F + local % F
+
+    w = t.window
+    return _Slot(
+        mask=mask, carry=torch.arange(L).clamp(max=max(n - 1, 0)),
+        positions={"scene": block.reshape(-1), "known": block[:, :n].reshape(-1),
+                   "sampled": block[:, n].reshape(-1), "free": at(w.free_pos, L),
+                   "fixed": at(w.fixed_pos, n)},
+        coo={name: (a.indices(), a.values()) for name, a in
+             (("free", w.A_free.to_sparse_coo().coalesce()), ("fixed", w.A_fixed.to_sparse_coo().coalesce()))},
+    )
+
+
+def _spread(parts: list[torch.Tensor], offsets: torch.Tensor) -> torch.Tensor:
+    """Per-scene index tensors laid end to end, scene k's shifted by `offsets[k]`."""
+    counts = torch.tensor([p.shape[-1] for p in parts])
+    return torch.cat(parts, -1) + torch.repeat_interleave(offsets, counts)
+
+
+def _block_diag(coo: list[tuple[torch.Tensor, torch.Tensor]], shapes: torch.Tensor) -> torch.Tensor:
+    """`(indices, values)` blocks of `shapes` `[B, 2]` placed along the diagonal of one float64 CSR matrix."""
+    corner = shapes.cumsum(0) - shapes
+    counts = torch.tensor([v.numel() for _, v in coo])
+    indices = torch.cat([i for i, _ in coo], 1) + torch.repeat_interleave(corner, counts, dim=0).T
+    size = tuple(int(n) for n in shapes.sum(0))
+    return torch.sparse_coo_tensor(indices, torch.cat([v for _, v in coo]), size, dtype=torch.float64,
+                                   is_coalesced=True, check_invariants=False).to_sparse_csr()
 
 
 def _build_batch(templates: tuple[_Template, ...], F: int, device: torch.device) -> _Batch:
     B, C, L = len(templates), max(t.characters for t in templates), max(t.length for t in templates)
-    mask = torch.zeros(B, C, L, F)
-    is_known = torch.zeros(B, C, L, F, dtype=torch.bool)
-    carry = torch.zeros(B, 1, L, 1, dtype=torch.long)
-    scene_pos, known_pos, sampled_pos, free_pos, fixed_pos = [], [], [], [], []
-    for k, t in enumerate(templates):
-        c, n, length = t.characters, t.known, t.length
-        mask[k, :c, :length] = t.mask
-        is_known[k, :c, :n] = True
-        carry[k, 0, :, 0] = torch.arange(L).clamp(max=max(n - 1, 0))
-        block = torch.arange(c * length * F).reshape(c, length, F)
-        for out, local in ((scene_pos, block), (known_pos, block[:, :n]), (sampled_pos, block[:, n]),
-                           (free_pos, t.window.free_pos), (fixed_pos, t.window.fixed_pos)):
-            out.append(_padded(local.reshape(-1), k, length, C, L, F))
+    unique = list(dict.fromkeys(templates))  # a pool of copies of one scene has a few templates
+    slots = {id(t): _slot(t, C, L, F) for t in unique}
+    index = {id(t): u for u, t in enumerate(unique)}
+    which = torch.tensor([index[id(t)] for t in templates])
+    per = [slots[id(t)] for t in templates]
+    slot = torch.arange(B) * (C * L * F)
+    stacked = SceneCondition.stack([t.condition for t in unique], C, L)
+    condition = SceneCondition(**{f.name: getattr(stacked, f.name)[which] for f in fields(SceneCondition)})
     windows = [t.window for t in templates]
-    rows = torch.tensor([w.A_free.shape[0] for w in windows])
-    polytope = Polytope(_block_diag([w.A_free for w in windows]), torch.cat([w.lower for w in windows]),
-                        torch.cat([w.upper for w in windows]), list(chain.from_iterable(w.names for w in windows)),
+    free_shape = torch.tensor([w.A_free.shape for w in windows])
+    fixed_shape = torch.tensor([w.A_fixed.shape for w in windows])
+    rows = free_shape[:, 0]
+    polytope = Polytope(_block_diag([s.coo["free"] for s in per], free_shape),
+                        torch.cat([w.lower for w in windows]), torch.cat([w.upper for w in windows]),
+                        list(chain.from_iterable(w.names for w in windows)),
                         list(chain.from_iterable(w.columns for w in windows)))
+    known = torch.tensor([t.characters * t.known * F for t in templates])
     return _Batch(
-        templates=templates, shape=(B, C, L, F),
-        condition=SceneCondition.stack([t.condition for t in templates], C, L).to(device),
-        mask=mask.to(device), is_known=is_known.to(device), carry=carry.expand(B, C, L, F).to(device),
-        scene_pos=torch.cat(scene_pos), known_pos=torch.cat(known_pos), sampled_pos=torch.cat(sampled_pos),
-        sizes=[t.characters * F for t in templates], free_pos=torch.cat(free_pos).to(device),
-        fixed_pos=torch.cat(fixed_pos), polytope=polytope,
-        A_fixed=_block_diag([w.A_fixed for w in windows]),
+        templates=templates, shape=(B, C, L, F), condition=condition.to(device),
+        mask=torch.stack([s.mask for s in per]).to(device),
+        is_known=(torch.arange(L)[None, :] < torch.tensor([t.known for t in templates])[:, None])
+        [:, None, :, None].expand(B, C, L, F).to(device),
+        carry=torch.stack([s.carry for s in per])[:, None, :, None].expand(B, C, L, F).to(device),
+        scene_pos=_spread([s.positions["scene"] for s in per], slot).to(device),
+        known_pos=_spread([s.positions["known"] for s in per], slot).to(device),
+        sampled_pos=_spread([s.positions["sampled"] for s in per], slot).to(device),
+        sizes=[t.characters * F for t in templates],
+        free_pos=_spread([s.positions["free"] for s in per], slot).to(device),
+        fixed_idx=_spread([s.positions["fixed"] for s in per], known.cumsum(0) - known),
+        polytope=polytope, A_fixed=_block_diag([s.coo["fixed"] for s in per], fixed_shape),
         row_scene=torch.repeat_interleave(torch.arange(B), rows), row_first=rows.cumsum(0) - rows,
     )
 
@@ -219,16 +254,17 @@ def _sample(engine, plans: list[_Plan], sigmas: list[float]) -> tuple[list[torch
     F = agent._layout.features
     batch = _batch(tuple(p.template for p in plans), F, dev)
     B, C, L, _ = batch.shape
-    noise = torch.zeros(B * C * L * F)
-    noise[batch.scene_pos] = torch.cat([p.noise.reshape(-1) for p in plans])
-    known = torch.zeros(B * C * L * F)
-    known[batch.known_pos] = torch.cat([p.known.reshape(-1) for p in plans])
-    shift = batch.A_fixed @ known[batch.fixed_pos].to(torch.float64)
+    played = torch.cat([p.known.reshape(-1) for p in plans])  # packed, scene after scene
+    shift = batch.A_fixed @ played[batch.fixed_idx].to(torch.float64)
     polytope = Polytope(batch.polytope.A, batch.polytope.lower - shift, batch.polytope.upper - shift,
                         batch.polytope.names, batch.polytope.columns, batch.polytope.sources)
-    known = known.reshape(B, C, L, F).to(dev)
+    noise = torch.zeros(B * C * L * F, device=dev)
+    noise[batch.scene_pos] = torch.cat([p.noise.reshape(-1) for p in plans]).to(dev)
+    known = torch.zeros(B * C * L * F, device=dev)
+    known[batch.known_pos] = played.to(dev)
+    known = known.reshape(B, C, L, F)
     # Start from the beats played, the last one carried into the open beats (zero at a first beat).
-    x = (noise.reshape(B, C, L, F).to(dev) * sigmas[0] + known.gather(2, batch.carry)) * batch.mask
+    x = (noise.reshape(B, C, L, F) * sigmas[0] + known.gather(2, batch.carry)) * batch.mask
     model, project_mode = engine.model, agent.project
     state: dict = {"info": None}
 

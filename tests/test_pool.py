@@ -64,6 +64,29 @@ def test_pool_gives_the_beats_each_scene_plays_alone(engine, situations):
     assert torch.allclose(values(other[0]), values(pooled[1]), atol=1e-5, rtol=0)
 
 
+def test_a_changing_pool_keeps_each_scene_its_own_and_builds_beats_on_demand(engine, situations):
+    """Scenes joining and leaving change the stacked batch; each scene still plays what it plays alone.
+    The pool's beats are the agents' own history entries, built once when first read."""
+    pooled, alone = agents(engine, situations), agents(engine, situations)
+    pool = engine.pool(pooled[:2])
+    for beat in range(12):
+        if beat == 4:
+            pool.add(pooled[2])
+        if beat == 8:
+            pool.remove(pooled[0])
+        beats = pool.next_beat()
+        for a, b, v in zip(pool, beats, beats.values()):
+            assert b is a.history[-1] and b.beat == a.beat
+            assert torch.equal(v, a._values[:, -1])
+        for k, a in enumerate(alone):
+            if not (k == 2 and beat < 4 or k == 0 and beat >= 8):
+                a.next_beat()
+    for p, a in zip(pooled, alone):
+        assert p.beat == a.beat
+        assert torch.allclose(values(p), values(a), atol=1e-5, rtol=0)
+    assert [b.beat for b in beats[::-1]] == [8, 12]
+
+
 def test_pool_refuses_mixed_settings_and_fails_as_a_whole(engine, situations, monkeypatch):
     a = engine.agent(situations[0], seed=0)
     b = engine.agent(situations[1], seed=0, steps=8)
