@@ -198,7 +198,8 @@ class Agent:
         self._sigmas_played = (sigmas_for(sampler, steps, cfg.sigma_min, start_sigma) if start_sigma
                                else self._sigmas)
         self._generator = torch.Generator().manual_seed(seed)
-        self._values = torch.zeros(len(situation.cast), 0, self._layout.features)
+        self._values = torch.zeros(len(situation.cast), 0, self._layout.features)  # [C, beats kept, F]
+        self._store = self._values  # _values is its first beats; room to append without copying the rest
         self._first = 1  # absolute beat of _values[:, 0]
         self._events: list[Event] = []
         self._pins: list[Pin] = []
@@ -343,7 +344,7 @@ class Agent:
         self._first = int(data["first"])
         values = torch.tensor(data["values"], dtype=torch.float32).reshape(-1, len(self._layout))
         beats = self._layout.unflatten(values) if values.shape[0] else torch.zeros(0, *self._layout.shape)
-        self._values = beats[:, :, 0].transpose(0, 1).contiguous()  # [C, T, F]
+        self._values = self._store = beats[:, :, 0].transpose(0, 1).contiguous()  # [C, T, F]
         self._history = []
         for b in data["history"]:
             beat = Beat.model_validate(b)
@@ -517,7 +518,12 @@ class Agent:
     def _commit(self, plan: _Plan, values: torch.Tensor, rows: list[int]) -> Played:
         """Record the sampled beat `[C, F]` (its binding `rows` of the window); drop what `history_limit`
         no longer keeps."""
-        self._values = torch.cat([self._values, values[:, None]], dim=1)
+        kept = self._values.shape[1]
+        if kept == self._store.shape[1]:  # grow by doubling: appending a beat costs O(1), not O(history)
+            room = self._values.new_zeros(self._values.shape[0], max(kept, 8), self._values.shape[2])
+            self._store = torch.cat([self._values, room], dim=1)
+        self._store[:, kept] = values
+        self._values = self._store[:, : kept + 1]
         events = [e.id for e in plan.events if e.beat == plan.beat]
         played = Played(plan.beat, events, values, rows, plan.template.window, plan.offset)
         self._history.append(played)
@@ -525,7 +531,7 @@ class Agent:
             keep = max(self.history_limit, self.window)
             drop = self._values.shape[1] - keep
             if drop > 0:
-                self._values = self._values[:, drop:].contiguous()
+                self._values = self._store = self._values[:, drop:].contiguous()
                 self._first += drop
             del self._history[: max(0, len(self._history) - self.history_limit)]
             self._events = [e for e in self._events if e.beat >= self._first]
