@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parent.parent
 LIBRARY = REPO / "characters"
@@ -25,3 +26,20 @@ def library_copy(tmp_path: Path) -> Path:
     target = tmp_path / "characters"
     shutil.copytree(LIBRARY, target, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
     return target
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Scene-sized tensors run fastest, and steadiest on a busy machine, on one torch thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def engine(one_thread):
+    """The bundled checkpoint on the CPU (modules that need another network define their own)."""
+    import storydiff
+
+    return storydiff.Engine.default(device="cpu")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-import storydiff
 from storydiff import Appraisal
 from storydiff.agent import Agent
 from storydiff.constraints import compile_constraints
@@ -17,18 +16,7 @@ from storydiff.models import Event, Pin
 DISTRESS_FAMILY = ("distress", "disappointment", "fears-confirmed", "anger", "remorse")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small scenes run fastest, and steadiest on a busy machine, on one thread (see README)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def engine() -> storydiff.Engine:
-    return storydiff.Engine.default("cpu")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -4,24 +4,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-import storydiff
 from storydiff import Appraisal, Event
 from storydiff.agent import Agent
 from storydiff.errors import StorydiffError
 from storydiff.loader import bundled_library, load_characters, load_situation
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def engine() -> storydiff.Engine:
-    return storydiff.Engine.default("cpu")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

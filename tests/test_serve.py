@@ -5,23 +5,10 @@ import asyncio
 import json
 
 import pytest
-import torch
 
-import storydiff
 from storydiff.serve import AgentServer
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def engine() -> storydiff.Engine:
-    return storydiff.Engine.default("cpu")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Client:

@@ -41,14 +41,7 @@ from storydiff.simulator import (
 )
 from storydiff.vocab import OCC_EMOTIONS, STANCE
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are small: torch's intra-op threads cost more than they save."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def felt(x: torch.Tensor, character: int, beat: int, emotion: str) -> float:

@@ -35,16 +35,6 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="module")
-def engine():
-    """The bundled checkpoint on one CPU thread: small matrices gain nothing from more, and lose a lot
-    when the machine is busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield Engine.default(device="cpu")
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
 def storm():
     library = bundled_library()
     return load_situation(library / "situations" / "storm.situation.xml", load_characters(library))

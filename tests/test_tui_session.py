@@ -12,7 +12,6 @@ from storydiff.tui.session import Session
 from storydiff.tui.sources import FileWatch, demo_situation, open_target
 from storydiff.tui.values import describe_pin, expand_variable, parse_pin, parse_value
 
-from storydiff.engine import Engine
 from storydiff.errors import StorydiffError
 from storydiff.layout import StateLayout
 from storydiff.loader import bundled_library
@@ -20,14 +19,6 @@ from storydiff.models import Pin
 from storydiff.vocab import OCC_EMOTIONS
 
 STEPS = 5
-
-
-@pytest.fixture(scope="module")
-def engine():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield Engine.default(device="cpu")
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

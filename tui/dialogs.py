@@ -30,10 +30,41 @@ class Field:
     placeholder: str = ""
 
 
-class FormDialog(ModalScreen[bool]):
-    """Inputs and an inline message; closes with True only once `check(values)` returns None."""
+class CheckedDialog(ModalScreen[bool]):
+    """Closes with True once `attempt()` succeeds; otherwise shows its message under the inputs."""
 
     BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel")]
+
+    def attempt(self) -> str | None:
+        """Do the dialog's work; a message saying what went wrong, or None."""
+        raise NotImplementedError
+
+    def submit(self) -> None:
+        problem = self.attempt()
+        if problem:
+            message = self.query_one("#message", Static)
+            message.update(Text(problem))
+            message.add_class("error")
+        else:
+            self.dismiss(True)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "ok":
+            self.submit()
+        else:
+            self.dismiss(False)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class FormDialog(CheckedDialog):
+    """Inputs and an inline message; closes with True only once `check(values)` returns None."""
 
     def __init__(self, title: str, fields: list[Field], check: Callable[[dict[str, str]], str | None],
                  hint: str = "", action: str = "OK"):
@@ -59,28 +90,8 @@ class FormDialog(ModalScreen[bool]):
     def values(self) -> dict[str, str]:
         return {f.key: self.query_one(f"#field-{f.key}", Input).value for f in self.fields}
 
-    def submit(self) -> None:
-        problem = self.check(self.values())
-        message = self.query_one("#message", Static)
-        if problem:
-            message.update(Text(problem))
-            message.add_class("error")
-        else:
-            self.dismiss(True)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "ok":
-            self.submit()
-        else:
-            self.dismiss(False)
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
+    def attempt(self) -> str | None:
+        return self.check(self.values())
 
 
 class ErrorDialog(ModalScreen[None]):
@@ -108,10 +119,8 @@ class ErrorDialog(ModalScreen[None]):
         self.dismiss(None)
 
 
-class ExportDialog(ModalScreen[bool]):
+class ExportDialog(CheckedDialog):
     """Pick a format and a file; `write(fmt, path)` writes it or returns what went wrong."""
-
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, stem: Path, write: Callable[[str, Path], str | None], fmt: str = "fountain"):
         super().__init__()
@@ -147,25 +156,5 @@ class ExportDialog(ModalScreen[bool]):
         path.value = str(current.with_name(stem + EXTENSIONS[self.fmt]))
         self.query_one("#export-hint", Static).update(self._hint())
 
-    def submit(self) -> None:
-        problem = self.write(self.fmt, Path(self.query_one("#path", Input).value))
-        if problem:
-            message = self.query_one("#message", Static)
-            message.update(Text(problem))
-            message.add_class("error")
-        else:
-            self.dismiss(True)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "ok":
-            self.submit()
-        else:
-            self.dismiss(False)
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
+    def attempt(self) -> str | None:
+        return self.write(self.fmt, Path(self.query_one("#path", Input).value))
