@@ -11,12 +11,15 @@ augmented Lagrangian; see `storydiff.projection_alm` for why.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 
 from .polytope import Polytope
-from .projection_alm import AlmChunk, Settings
+from .projection_alm import AlmChunk, ChunkResult, Settings
 from .projection_rows import ScaledRows, scaled_rows
 
 # Samples solved together on CPU: as many as keep a `[rows, samples]` float32 work vector near
@@ -24,6 +27,9 @@ from .projection_rows import ScaledRows, scaled_rows
 CPU_CHUNK_ENTRIES = 2**20
 # On GPUs memory bandwidth, not cache, is the limit: solve up to this many samples at once.
 GPU_CHUNK = 8192
+# A batch is split over CPU threads only into chunks whose work vectors hold at least this many entries:
+# below it the operations take microseconds and the threads would only queue for the interpreter lock.
+MIN_THREAD_ENTRIES = 2**17
 # The solver works to this share of tol: room for rounding a float32 result, and a margin that keeps
 # the answer within 1e-5 of the true projection even where binding rows are nearly dependent.
 TARGET_SHARE = 0.1
@@ -114,16 +120,52 @@ def _row_report(rows: ScaledRows, Y: torch.Tensor, tol: float) -> tuple[torch.Te
     return violation, mask
 
 
+def _chunks(batch: int, device: torch.device, rows: ScaledRows, workers: int) -> list[slice]:
+    """Equal slices of the batch: cache-sized on CPU (and at least one per worker), GPU_CHUNK on GPUs."""
+    if device.type != "cpu":
+        return [slice(start, start + GPU_CHUNK) for start in range(0, batch, GPU_CHUNK)]
+    length = max(rows.m, rows.n_columns)
+    cap = max(32, min(1024, CPU_CHUNK_ENTRIES // length))
+    count = max(-(-batch // cap), min(workers, batch * length // MIN_THREAD_ENTRIES))
+    size = -(-batch // count)
+    return [slice(start, start + size) for start in range(0, batch, size)]
+
+
+@contextmanager
+def _one_thread_per_chunk() -> Iterator[int]:
+    """Run each chunk on one thread, chunks side by side; yields how many may run at once.
+
+    The solver makes thousands of small tensor operations per second. Spread over
+    torch's intra-op threads, each ends in a barrier, and on a busy machine one
+    descheduled thread makes every barrier wait a scheduler slice: 2 threads on 2
+    shared cores ran 3-7x slower than 1. Whole chunks per thread need no barriers.
+    The setting is process-wide (new threads take it up), so it is restored on the way out.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield before
+    finally:
+        torch.set_num_threads(before)
+
+
 def _solve(rows: ScaledRows, X: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, rho: torch.Tensor,
            target: float, settings: Settings) -> dict[str, torch.Tensor]:
     """Run the solver chunk by chunk and stitch the per-sample results together."""
-    chunk = GPU_CHUNK
-    if X.device.type == "cpu":
-        chunk = max(32, min(1024, CPU_CHUNK_ENTRIES // max(rows.m, rows.n_columns)))
-    parts = []
-    for start in range(0, X.shape[1], chunk):
-        cols = slice(start, start + chunk)
-        parts.append(AlmChunk(rows, X[:, cols], y[:, cols], mu[:, cols], rho[cols], target, settings).run())
+
+    def solve(cols: slice) -> ChunkResult:
+        return AlmChunk(rows, X[:, cols], y[:, cols], mu[:, cols], rho[cols], target, settings).run()
+
+    if X.device.type != "cpu":
+        parts = [solve(cols) for cols in _chunks(X.shape[1], X.device, rows, 1)]
+    else:
+        with _one_thread_per_chunk() as workers:
+            chunks = _chunks(X.shape[1], X.device, rows, workers)
+            if workers == 1 or len(chunks) == 1:
+                parts = [solve(cols) for cols in chunks]
+            else:
+                with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
+                    parts = list(pool.map(solve, chunks))
     return {name: torch.cat([getattr(p, name) for p in parts], dim=-1)
             for name in ("y", "dual", "rho", "newton", "cg", "converged")}
 

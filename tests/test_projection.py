@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from storydiff import projection
 from storydiff.polytope import Polytope
 from storydiff.projection import project
 from storydiff.projection_alm import Settings
@@ -133,6 +134,22 @@ def test_warm_start_same_answer_fewer_iterations():
     same_y, same = project(x, polytope, warm_start=info)
     assert (same_y - y).norm(dim=1).max() <= DIST
     assert same.iterations.sum() < info.iterations.sum()
+
+
+def test_chunks_on_threads_match_one_chunk(monkeypatch):
+    polytope, y0 = synthetic_scene(characters=2, beats=6, seed=7)
+    x = noisy(y0.numpy(), 12, 0.3, 7)
+    whole, _ = project(x, polytope)
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        monkeypatch.setattr(projection, "MIN_THREAD_ENTRIES", 1)
+        split, info = project(x, polytope)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+    assert info.converged.all() and info.max_violation.max() <= TOL
+    assert (split - whole).norm(dim=1).max() <= DIST
 
 
 def test_float32_input_meets_tolerance():
