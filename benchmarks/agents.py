@@ -23,7 +23,9 @@ import argparse
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -38,6 +40,17 @@ FRAME_MS = 1000 / 90
 HELD_OUT_SEED = 987_654  # as benchmarks/heldout.py: seeds no training corpus used
 TARGET_MS = 20.0
 SITUATIONS = {2: "storm", 3: "mending-nets", 5: "the-wake", 6: "blessing-of-the-fleet", 7: "harbour-inquiry"}
+
+
+@dataclass
+class Samples:
+    """Seconds per call, by where they went, and what the last call returned."""
+
+    total: list[float] = field(default_factory=list)
+    network: list[float] = field(default_factory=list)
+    projection: list[float] = field(default_factory=list)
+    scenes: list[float] = field(default_factory=list)
+    last: object = None
 
 
 class Timer:
@@ -84,6 +97,18 @@ class Timer:
     def _stop(self, what: str) -> None:
         self._sync()
         setattr(self, what, getattr(self, what) + time.perf_counter() - self._t0)
+
+    def repeat(self, step: Callable[[], object], times: int) -> Samples:
+        """Call `step` `times` times, recording each call's total, network, projection and scene time."""
+        out = Samples()
+        for _ in range(times):
+            with self.measure():
+                out.last = step()
+            out.total.append(self.total)
+            out.network.append(self.network)
+            out.projection.append(self.projection)
+            out.scenes.append(self.scenes)
+        return out
 
     @contextmanager
     def measure(self):
@@ -180,16 +205,11 @@ def latency(engine, timer: Timer, beats: int, name: str = "mending-nets", window
         t0 = time.perf_counter()
         agent.next_beat()
         scripted.append(time.perf_counter() - t0)
-    total, network, proj = [], [], []
-    for _ in range(beats):
-        with timer.measure():
-            agent.next_beat()
-        total.append(timer.total)
-        network.append(timer.network)
-        proj.append(timer.projection)
-    ms = sorted(1000 * t for t in total)
+    timed = timer.repeat(agent.next_beat, beats)
+    ms = sorted(1000 * t for t in timed.total)
     return {"median": statistics.median(ms), "p95": ms[int(0.95 * (len(ms) - 1))],
-            "network": 1000 * statistics.median(network), "projection": 1000 * statistics.median(proj),
+            "network": 1000 * statistics.median(timed.network),
+            "projection": 1000 * statistics.median(timed.projection),
             "scripted": 1000 * statistics.median(scripted[: agent.situation.beats])}
 
 
@@ -202,14 +222,9 @@ def throughput(engine, timer: Timer, sizes: list[int], beats: int) -> None:
         pool = engine.pool([engine.agent(scene, seed=k) for k in range(size)])
         for _ in range(17):
             pool.next_beat()
-        times, network, proj = [], [], []
-        for _ in range(beats):
-            with timer.measure():
-                pool.next_beat()
-            times.append(timer.total)
-            network.append(timer.network)
-            proj.append(timer.projection)
-        t = statistics.median(times)
+        timed = timer.repeat(pool.next_beat, beats)
+        network, proj = timed.network, timed.projection
+        t = statistics.median(timed.total)
         if 1000 * t <= FRAME_MS:
             fits = size
         print(f"  {size:5d} {1000 * t:9.2f} {size / t:9.0f} {1000 * statistics.median(network):7.2f}ms "
@@ -232,15 +247,11 @@ def overhead(engine, timer: Timer, sizes: tuple[int, int], beats: int, warm: int
         pool = engine.pool([engine.agent(scene, seed=k) for k in range(size)])
         for _ in range(warm):
             pool.next_beat()
-        total, other, own = [], [], []
-        for _ in range(beats):
-            with timer.measure():
-                played = pool.next_beat()
-            total.append(timer.total)
-            other.append(timer.total - timer.network - timer.projection)
-            own.append(timer.scenes)
+        timed = timer.repeat(pool.next_beat, beats)
+        total, own = timed.total, timed.scenes
+        other = [t - n - p for t, n, p in zip(total, timed.network, timed.projection, strict=True)]
         t0 = time.perf_counter()
-        list(played)
+        list(timed.last)
         read = (time.perf_counter() - t0) / size
         t, o, s = statistics.median(total), statistics.median(other), statistics.median(own)
         rows.append((size, t, o, s))
