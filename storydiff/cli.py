@@ -162,8 +162,12 @@ def cmd_learn(args: argparse.Namespace) -> int:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     """Draft in the terminal: watch a scene denoise, pause, inspect, pin, resume, export (DESIGN §9)."""
+    from pathlib import Path
+
     from .tui.app import StorydiffApp
 
+    if args.path and not Path(args.path).is_file():
+        raise UsageError(f"{args.path}: no such file; pass a .situation.xml, .story.xml or .draft.json")
     app = StorydiffApp(_engine(args), args.path, characters=args.characters, draft_path=args.draft, seed=args.seed,
                        steps=args.steps, sampler=args.sampler, guidance=args.guidance, paused=args.paused,
                        pace=args.pace)
@@ -185,15 +189,27 @@ def _progress(step: int, total: int, loss: float) -> None:
     print(f"\r[{'#' * done}{'.' * (30 - done)}] {step}/{total} loss {loss:.4f}", end="", file=sys.stderr, flush=True)
 
 
-def _positive(text: str) -> int:
-    """argparse type: a whole number of at least 1."""
+def _whole(text: str, low: int, high: int | None = None) -> int:
+    """A whole number within [low, high], or argparse's one-line usage error."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+    if high is not None and value > high:
+        raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
     return value
+
+
+def _positive(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    return _whole(text, 1)
+
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port, 0 (any free one) to 65535."""
+    return _whole(text, 0, 65535)
 
 
 def _arg(*flags: str, **options) -> tuple[tuple[str, ...], dict]:
@@ -280,7 +296,7 @@ COMMANDS: dict[str, Command] = {
         _arg("--checkpoint", default=None, help="a .safetensors checkpoint (default: the bundled one)"),
     )),
     "serve": Command(cmd_serve, "serve live game agents as JSON lines over TCP", (
-        _arg("--port", type=int, default=7878, help="TCP port (0 picks a free one)"),
+        _arg("--port", type=_port, default=7878, help="TCP port (0 picks a free one)"),
         _arg("--host", default="127.0.0.1", help="address to bind (default: this machine only)"),
         _arg("--max-agents", type=_positive, default=16, help="agents one connection may hold open"),
         _DEVICE,

@@ -105,3 +105,11 @@ def test_bad_requests_get_error_replies_and_the_server_lives_on(engine):
         await e.close()
 
     serving(engine, script, max_line=4096, max_agents=1)
+
+
+def test_serve_refuses_a_port_out_of_range_in_one_line(capsys):
+    from storydiff.cli import main
+
+    assert main(["serve", "--port", "99999"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "at most 65535" in err

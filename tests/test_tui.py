@@ -575,3 +575,11 @@ def test_a_writer_drafts_a_scene_in_a_real_terminal(tmp_path):
     saved = draft.load(tmp_path / "storm.draft.json")
     assert [p.var.split(".")[:2] for p in saved.pins] == [["mara", "shown"]]
     assert saved.history[-1].index == 7
+
+
+def test_tui_on_a_missing_file_is_a_one_line_usage_error(tmp_path, capsys):
+    from storydiff.cli import main
+
+    assert main(["tui", str(tmp_path / "nowhere.situation.xml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "nowhere.situation.xml: no such file" in err
