@@ -36,12 +36,18 @@ class SceneCondition:
     event_mask: torch.Tensor      # [1] 1 where events are known (scripted), 0 for real text
     characters: torch.Tensor      # [C] 1 for a real character, 0 for padding
     beats: torch.Tensor           # [T] 1 for a real beat, 0 for padding
+    from_text: torch.Tensor       # [1] 1 for a scene read from real dramatic text, 0 for a simulated or authored one
 
     def to(self, device: torch.device | str) -> SceneCondition:
         return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
     def null(self) -> SceneCondition:
-        """The unconditional version: traits, culture, description, relations and events dropped."""
+        """The unconditional version: traits, culture, description, relations and events dropped.
+
+        `from_text` stays: it says which kind of data the scene is drawn like, not what the
+        author asked for, so the null condition of a simulated scene is not mixed up with
+        real text (which has no traits or events either).
+        """
         zero = {n: torch.zeros_like(getattr(self, n)) for n in
                 ("trait_mask", "culture_mask", "description_mask", "event_mask")}
         return replace(self, **zero, relations=torch.zeros_like(self.relations), publicness=torch.zeros_like(self.publicness))
@@ -64,6 +70,7 @@ def _pad(t: torch.Tensor, name: str, characters: int, beats: int) -> torch.Tenso
         "beats": (beats,),
         "publicness": tuple(t.shape),
         "event_mask": tuple(t.shape),
+        "from_text": tuple(t.shape),
     }.get(name, (characters, *t.shape[1:]))
     out = torch.zeros(target, dtype=t.dtype)
     out[tuple(slice(0, s) for s in t.shape)] = t
@@ -108,5 +115,5 @@ def condition_from(cast: Cast, situation: Situation, embed: Embedder | None = No
         traits=traits, culture=culture, description=description, relations=relations, events=events,
         publicness=torch.tensor([situation.publicness], dtype=torch.float32),
         trait_mask=torch.ones(C), culture_mask=culture_mask, description_mask=description_mask,
-        event_mask=torch.ones(1), characters=torch.ones(C), beats=torch.ones(T),
+        event_mask=torch.ones(1), characters=torch.ones(C), beats=torch.ones(T), from_text=torch.zeros(1),
     )

@@ -121,6 +121,9 @@ class SceneTransformer(nn.Module):
         self.null_character = nn.Parameter(torch.zeros(w))
         self.event_in = nn.Linear(len(EVENT_FEATURES), w)
         self.public_in = nn.Linear(1, w)
+        self.source_in = nn.Linear(1, w)  # real text vs simulated; zero-initialised, so it starts as no change
+        nn.init.zeros_(self.source_in.weight)
+        nn.init.zeros_(self.source_in.bias)
         self.pair_in = nn.Sequential(nn.Linear(2 * N_STANCE + 1, w // 2), nn.SiLU(), nn.Linear(w // 2, config.heads * config.depth))
         self.blocks = nn.ModuleList(Block(w, config.heads) for _ in range(config.depth))
         self.final = AdaLNZero(w)
@@ -128,7 +131,7 @@ class SceneTransformer(nn.Module):
         self.pair_out = nn.Sequential(nn.Linear(2 * w + N_STANCE, w), nn.SiLU(), nn.Linear(w, N_STANCE))
 
     def _condition(self, cond: SceneCondition, c_noise: torch.Tensor, shape: tuple[int, int, int, int]) -> torch.Tensor:
-        """One conditioning vector per token: noise level + who the character is + what happens to them."""
+        """One conditioning vector per token: noise level + source + who the character is + what happens to them."""
         _, c, t, w = shape
         noise = self.noise_mlp(fourier_noise_embedding(c_noise, w))[:, None, None]
         traits = torch.cat([cond.traits * cond.trait_mask[..., None], cond.culture * cond.culture_mask[..., None],
@@ -137,7 +140,8 @@ class SceneTransformer(nn.Module):
         who = known * self.character_in(traits) + (1 - known) * self.null_character
         events = self.event_in(cond.events[:, :c, :t]) * cond.event_mask[:, None, None]
         public = self.public_in(cond.publicness)[:, None, None] * cond.event_mask[:, None, None]
-        return noise + who[:, :, None] + events + public
+        source = self.source_in(cond.from_text)[:, None, None]
+        return noise + source + who[:, :, None] + events + public
 
     def _biases(self, x: torch.Tensor, cond: SceneCondition) -> tuple[torch.Tensor, list[torch.Tensor]]:
         b, c, t, _ = x.shape

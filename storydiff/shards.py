@@ -33,8 +33,20 @@ def load_shard(path: Path | str) -> Shard:
     from safetensors.torch import load_file
 
     t = load_file(str(path))
+    if "cond.from_text" not in t:
+        t["cond.from_text"] = _infer_from_text(t)
     cond = SceneCondition(**{f.name: t[f"cond.{f.name}"].float() for f in fields(SceneCondition)})
     return Shard(t["x"].float(), t["mask"].bool(), cond)
+
+
+def _infer_from_text(t: dict[str, torch.Tensor]) -> torch.Tensor:
+    """`[K, 1]` source flag for shards written before it was stored.
+
+    Exact for both writers: simulated scenes always carry traits and events (they are only
+    dropped at training time), real-text windows never do.
+    """
+    known = t["cond.trait_mask"].sum(dim=1) + t["cond.event_mask"].sum(dim=1)
+    return (known == 0).float().unsqueeze(1)
 
 
 def save_shard(path: Path | str, x: torch.Tensor, mask: torch.Tensor, cond: SceneCondition) -> None:

@@ -1,6 +1,8 @@
 """The prior: x-prediction wiring, memorisation against the ideal denoiser, exact training resume."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from storydiff.conditioning import SceneCondition
@@ -16,7 +18,8 @@ def tiny_condition(n: int) -> SceneCondition:
         traits=torch.full((n, C, 5), 0.5), culture=torch.zeros(n, C, 6), description=torch.zeros(n, C, 384),
         relations=torch.zeros(n, C, C, 3), events=torch.zeros(n, C, T, 6), publicness=torch.zeros(n, 1),
         trait_mask=torch.ones(n, C), culture_mask=torch.zeros(n, C), description_mask=torch.zeros(n, C),
-        event_mask=torch.ones(n, 1), characters=torch.ones(n, C), beats=torch.ones(n, T))
+        event_mask=torch.ones(n, 1), characters=torch.ones(n, C), beats=torch.ones(n, T),
+        from_text=torch.zeros(n, 1))
 
 
 def tiny_shard(n: int = 4, seed: int = 0) -> Shard:
@@ -50,6 +53,18 @@ def test_x_prediction_returns_the_network_output_without_skip():
     assert torch.allclose(out, raw)
     model.config.parameterisation = "edm"
     assert not torch.allclose(model(shard.x, sigma, shard.cond), raw)
+
+
+def test_source_flag_starts_as_no_change_and_then_moves_the_output():
+    torch.manual_seed(0)
+    model = Denoiser(DenoiserConfig(width=32, depth=1, heads=2))
+    shard, sigma = tiny_shard(2), torch.tensor([1.0, 1.0])
+    text = replace(shard.cond, from_text=torch.ones(2, 1))
+    assert torch.equal(model(shard.x, sigma, shard.cond), model(shard.x, sigma, text))
+    torch.nn.init.normal_(model.net.source_in.weight, std=0.5)
+    for block in model.net.blocks:  # open the adaLN-zero gates, or nothing reaches the output
+        torch.nn.init.normal_(block.ada[2].mod.weight, std=0.05)
+    assert not torch.allclose(model(shard.x, sigma, shard.cond), model(shard.x, sigma, text))
 
 
 def test_tiny_denoiser_memorises_and_matches_the_ideal_denoiser():

@@ -187,6 +187,7 @@ def test_corpus_streams_shard_by_shard_and_round_trips(tmp_path: Path) -> None:
     assert torch.equal(cond.events[1, :C, :T], expected.events)
     assert torch.equal(cond.relations[1, :C, :C], expected.relations)
     assert cond.characters[1].sum() == C and cond.beats[1].sum() == T and cond.description_mask[1].sum() == 0
+    assert not cond.from_text.any()
 
     everything = load_corpus(tmp_path)
     assert len(everything) == 5 and torch.equal(everything.x[2:4], shards[1][0])
@@ -198,3 +199,18 @@ def test_corpus_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["corpus", "--n", "2", "--out", str(tmp_path), "--seed", "5", "--shard-size", "1"]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / MANIFEST)
     assert len(list(tmp_path.glob("*.safetensors"))) == 2
+
+
+def test_shards_written_before_the_source_flag_get_it_inferred(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from storydiff.shards import load_shard
+
+    write_corpus(2, tmp_path, seed=4, shard_size=2)
+    path = tmp_path / "shard-00000.safetensors"
+    tensors = load_file(str(path))
+    tensors["cond.trait_mask"][1] = 0  # scene 1 now looks like real text: no traits, no events
+    tensors["cond.event_mask"][1] = 0
+    del tensors["cond.from_text"]
+    save_file(tensors, str(path))
+    assert load_shard(path).cond.from_text.flatten().tolist() == [0.0, 1.0]

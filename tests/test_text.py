@@ -220,6 +220,7 @@ def test_text_corpus_observes_only_the_speakers_shown_block():
     for name in ("trait_mask", "culture_mask", "description_mask", "event_mask"):
         assert getattr(cond, name).sum() == 0
     assert cond.characters.tolist() == [1, 1, 1] and cond.beats.tolist() == [1, 1]
+    assert cond.from_text.tolist() == [1.0] and cond.null().from_text.tolist() == [1.0]
 
     small = list(text_corpus([make_scene(["A", "B"], [{"A", "B"}] * 2)], scorer=fake_scores))
     xs, masks, batch = stack_corpus([(x, mask, cond), *small])

@@ -71,14 +71,14 @@ def _observations(window: SceneWindow, scores: torch.Tensor,
 
 
 def _condition(characters: int, beats: int) -> SceneCondition:
-    """Everything unknown: zeros with zero masks; only the cast and beats are real."""
+    """Everything unknown: zeros with zero masks; only the cast and beats are real, and the source is text."""
     C, T = characters, beats
     return SceneCondition(
         traits=torch.zeros(C, len(BIG_FIVE)), culture=torch.zeros(C, len(HOFSTEDE)),
         description=torch.zeros(C, EMBED_DIM), relations=torch.zeros(C, C, len(STANCE)),
         events=torch.zeros(C, T, len(EVENT_FEATURES)), publicness=torch.zeros(1),
         trait_mask=torch.zeros(C), culture_mask=torch.zeros(C), description_mask=torch.zeros(C),
-        event_mask=torch.zeros(1), characters=torch.ones(C), beats=torch.ones(T),
+        event_mask=torch.zeros(1), characters=torch.ones(C), beats=torch.ones(T), from_text=torch.ones(1),
     )
 
 
