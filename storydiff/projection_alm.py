@@ -42,8 +42,8 @@ class Settings:
     rho_growth: float = 10.0    # factor applied where the violation falls too slowly
     stall: float = 0.25         # ... i.e. by less than this factor per multiplier update
     rho_max: float = 1e6
-    warm_divisor: float = 100.0  # a warm start begins at the previous penalty / this
-    inner: float = 3.0          # update multipliers once ‖∇φ‖ ≤ inner × violation
+    warm_divisor: float = 10.0  # a warm start begins at the previous penalty / this
+    inner: float = 10.0         # update multipliers once ‖∇φ‖ ≤ inner × violation
     forcing: float = 1e-2       # relative CG residual of a Newton step (inexact Newton)
     max_cg: int = 100           # CG steps per Newton step
     max_newton: int = 300       # Newton steps per sample before giving up
