@@ -204,6 +204,7 @@ class Agent:
         self._events: list[Event] = []
         self._pins: list[Pin] = []
         self._history: list[Played] = []
+        self._dropped: Beat | None = None  # the last beat trimmed from the history
         scene = [self.situation.model_dump(mode="json"),
                  {c: cast[c].model_dump(mode="json") for c in situation.cast},
                  {k: v.model_dump(mode="json") for k, v in sorted(cast.cultures.items())},
@@ -286,9 +287,23 @@ class Agent:
         return self.readable(step_agents([self])[0])
 
     def readable(self, played: Played) -> Beat:
-        """The `Beat` of a beat this agent played (built once, on first use)."""
+        """The `Beat` of a beat this agent played (built once, on first use).
+
+        Beats are built in order, each after the one before it, because a behaviour depends
+        on the previous beat's (scene.REPEAT_PENALTY), whichever beat a game reads first.
+        """
         if played.readable is None:
-            played.readable = _beat(self, played)
+            history = self._history
+            end = next((i for i in range(len(history) - 1, -1, -1) if history[i] is played), None)
+            if end is None:  # a beat already dropped from the history: nothing before it is known
+                played.readable = _beat(self, played, None)
+                return played.readable
+            start = end
+            while start > 0 and history[start - 1].readable is None:
+                start -= 1
+            before = history[start - 1].readable if start else self._dropped
+            for p in history[start:end + 1]:
+                p.readable = before = _beat(self, p, before)
         return played.readable
 
     # -- save files ---------------------------------------------------------------------------
@@ -345,7 +360,7 @@ class Agent:
         values = torch.tensor(data["values"], dtype=torch.float32).reshape(-1, len(self._layout))
         beats = self._layout.unflatten(values) if values.shape[0] else torch.zeros(0, *self._layout.shape)
         self._values = self._store = beats[:, :, 0].transpose(0, 1).contiguous()  # [C, T, F]
-        self._history = []
+        self._history, self._dropped = [], None
         for b in data["history"]:
             beat = Beat.model_validate(b)
             self._history.append(Played(beat.beat, beat.events, torch.zeros(0), [], None, 0, beat))
@@ -533,7 +548,10 @@ class Agent:
             if drop > 0:
                 self._values = self._store = self._values[:, drop:].contiguous()
                 self._first += drop
-            del self._history[: max(0, len(self._history) - self.history_limit)]
+            dropped = max(0, len(self._history) - self.history_limit)
+            if dropped:
+                self._dropped = self.readable(self._history[dropped - 1])  # what the next beat follows
+                del self._history[:dropped]
             self._events = [e for e in self._events if e.beat >= self._first]
         return played
 
@@ -578,8 +596,11 @@ def _reduce(polytope: Polytope, layout: StateLayout, known_beats: int, shift: in
     )
 
 
-def _beat(agent: Agent, played: Played) -> Beat:
-    """The readable beat: felt, shown, mood, stance, behaviour, subtext and binding rows per character."""
+def _beat(agent: Agent, played: Played, before: Beat | None) -> Beat:
+    """The readable beat: felt, shown, mood, stance, behaviour, subtext and binding rows per character.
+
+    `before` is the beat played just before, whose behaviours pay the repeat penalty.
+    """
     layout, cast = agent._layout, agent.situation.cast
     binding = []
     for r in played.rows:
@@ -588,6 +609,7 @@ def _beat(agent: Agent, played: Played) -> Beat:
         if m and int(m[2] or m[1]) == played.beat:
             binding.append(name)
     rows = played.values.to(torch.float64).tolist()
+    previous = {c.character: c.behaviour for c in before.cells} if before else {}
     cells = []
     for k, cid in enumerate(cast):
         v = rows[k]
@@ -596,7 +618,7 @@ def _beat(agent: Agent, played: Played) -> Beat:
         mood = {d: round(x, 6) for d, x in zip(PAD, v[MOOD])}
         stance = {o: {s: round(v[layout.feature_index("stance", s, o)], 6) for s in STANCE}
                   for o in cast if o != cid}
-        behaviour = choose_behaviour(agent.cast[cid].behaviours, shown, mood)
+        behaviour = choose_behaviour(agent.cast[cid].behaviours, shown, mood, previous.get(cid))
         subtext = sorted((Subtext(emotion=e, felt=felt[e], shown=shown[e]) for e in OCC_EMOTIONS
                           if abs(felt[e] - shown[e]) > SUBTEXT_THRESHOLD),
                          key=lambda s: -abs(s.felt - s.shown))

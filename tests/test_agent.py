@@ -67,6 +67,28 @@ def test_constraints_hold_at_every_beat_through_open_ended_play(engine, nets):
     assert binding and all(b.endswith(("@13", "-13")) for b in binding)
 
 
+def test_behaviours_follow_the_beat_before_whatever_order_beats_are_read(engine, nets, monkeypatch):
+    from storydiff.scene import choose_behaviour
+
+    monkeypatch.setattr("storydiff.scene.REPEAT_PENALTY", 10.0)  # so strong that no behaviour repeats
+    in_order, at_the_end, trimmed = (engine.agent(nets, seed=5, window=6, history_limit=limit)
+                                     for limit in (None, None, 3))
+    for _ in range(10):
+        in_order.state  # a game reading every beat as it comes
+        for agent in (in_order, at_the_end, trimmed):
+            agent.next_beat()
+    backwards = [at_the_end.readable(p) for p in reversed(at_the_end._history)][::-1]
+    expected = in_order.history
+    assert [b.model_dump() for b in backwards] == [b.model_dump() for b in expected]
+    assert [b.model_dump() for b in trimmed.history] == [b.model_dump() for b in expected[-3:]]
+    for before, beat in zip(expected, expected[1:]):
+        for cell in beat.cells:
+            previous = before.cell(cell.character).behaviour
+            repertoire = nets.library[cell.character].behaviours
+            assert len(repertoire) > 1 and cell.behaviour != previous
+            assert cell.behaviour == choose_behaviour(repertoire, cell.shown, cell.mood, previous).id
+
+
 def test_an_undesirable_event_raises_distress_on_the_next_beat(engine, nets):
     calm, hit = engine.agent(nets, seed=7), engine.agent(nets, seed=7)
     for _ in range(10):
