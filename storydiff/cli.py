@@ -126,7 +126,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     opts = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                         log_every=args.log_every)
-    config = DenoiserConfig(width=args.width, depth=args.depth)
+    config = DenoiserConfig(width=args.width, depth=args.depth, parameterisation=args.parameterisation)
     trainer = make_trainer(args.data, opts, pick_device(args.device), config=config, init=args.init, resume=args.resume)
     print(describe(trainer), file=sys.stderr)
     trainer.run(Path(args.out), progress=lambda step, loss: _progress(step, opts.steps, loss))
@@ -273,6 +273,9 @@ COMMANDS: dict[str, Command] = {
         _arg("--lr", type=float, default=3e-4),
         _arg("--width", type=int, default=128, help="transformer width (new runs only)"),
         _arg("--depth", type=int, default=4, help="transformer blocks (new runs only)"),
+        _arg("--parameterisation", choices=("x", "eps", "edm"), default="x",
+             help="what the network predicts (new runs only): the clean scene (default), the noise, or "
+                  "EDM's preconditioned mix; the last two are for ablations"),
         _arg("--log-every", type=_positive, default=100),
         _arg("--from", dest="init", default=None, help="start from this checkpoint (fine-tune)"),
         _arg("--resume", default=None, help="continue this run exactly (reads its .train.pt)"),

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from .conditioning import SceneCondition
+from .errors import StorydiffError
 
 
 @dataclass
@@ -30,11 +31,22 @@ class Shard:
 
 
 def load_shard(path: Path | str) -> Shard:
+    """Read one shard; a file that is not one is a StorydiffError naming it."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    t = load_file(str(path))
-    if "cond.from_text" not in t:
+    try:
+        t = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise StorydiffError(f"{path}: not a corpus shard ({exc}); pass a folder written by "
+                             "`storydiff corpus` or one of its .safetensors files") from None
+    if "cond.from_text" not in t and "cond.trait_mask" in t:
         t["cond.from_text"] = _infer_from_text(t)
+    names = ["x", "mask", *(f"cond.{f.name}" for f in fields(SceneCondition))]
+    missing = [n for n in names if n not in t]
+    if missing:
+        raise StorydiffError(f"{path}: not a corpus shard (no {missing[0]!r} tensor); pass a folder written by "
+                             "`storydiff corpus` or one of its .safetensors files")
     cond = SceneCondition(**{f.name: t[f"cond.{f.name}"].float() for f in fields(SceneCondition)})
     return Shard(t["x"].float(), t["mask"].bool(), cond)
 

@@ -174,3 +174,23 @@ def test_stance_readout_is_the_pair_mlp_on_concatenated_features():
     rel = relations[:, :, :, None].expand(b, c, c, t, 3)
     expected = net.pair_out(torch.cat([hi, hj, rel], dim=-1))
     assert torch.allclose(net._stance(h, relations), expected, atol=1e-6)
+
+
+def test_train_command_trains_resumes_and_names_a_bad_shard(tmp_path, capsys):
+    from storydiff.checkpoint import load_checkpoint
+    from storydiff.cli import main
+    from storydiff.corpus import write_corpus
+
+    corpus = write_corpus(3, tmp_path / "corpus", seed=2).parent
+    out = tmp_path / "eps.safetensors"
+    small = ["--batch-size", "2", "--width", "32", "--depth", "1", "--log-every", "1"]
+    assert main(["train", str(corpus), "--out", str(out), "--steps", "2", "--parameterisation", "eps", *small]) == 0
+    model, meta = load_checkpoint(out)
+    assert model.config.parameterisation == "eps" and meta["trained"]["completed_steps"] == 2
+    assert main(["train", str(corpus), "--out", str(out), "--resume", str(out), "--steps", "3", *small]) == 0
+    assert load_checkpoint(out)[1]["trained"]["completed_steps"] == 3
+    capsys.readouterr()
+
+    assert main(["train", str(corpus / "manifest.json"), "--out", str(out), *small]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "manifest.json: not a corpus shard" in error
