@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,7 +25,7 @@ from storydiff.projection import ProjectionInfo, ProjectionState
 from storydiff.sampling import Step
 from storydiff.scene import Scene
 
-from .session import REVISE_FROM, Edit, Session, Trace
+from .session import REVISE_FROM, Drafted, Edit, Session, Trace
 from .sources import Opened, is_bundled
 
 FORMAT = "storydiff-draft"
@@ -38,23 +38,12 @@ class DraftError(ValueError):
     """A draft file that cannot be read back; the message names the file and what is wrong."""
 
 
-@dataclass
-class Draft:
+@dataclass(kw_only=True)
+class Draft(Drafted):
     """A draft as read from disk, before its source files are loaded."""
 
     source: Path
     characters: str | None
-    seed: int
-    steps: int
-    sampler: str
-    guidance: float
-    part: int = 0
-    pins: list[Pin] = field(default_factory=list)
-    edits: list[Edit] = field(default_factory=list)
-    done: list[Scene] = field(default_factory=list)
-    previous: dict[str, float] | None = None
-    history: list[Step] = field(default_factory=list)
-    trace: list[Trace] = field(default_factory=list)
 
 
 def default_path(source: Path, name: str) -> Path:

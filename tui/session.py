@@ -57,12 +57,10 @@ class Snapshot:
     trace: tuple[Trace, ...]
 
 
-@dataclass
-class Session:
-    """One scene of a situation or story being drafted; `history[-1]` is the current step."""
+@dataclass(kw_only=True)
+class Drafted:
+    """What a draft file keeps of a session: its settings, the writer's changes and the steps so far."""
 
-    engine: Engine
-    opened: Opened
     seed: int = 0
     steps: int = 12
     sampler: str = "heun"
@@ -74,6 +72,14 @@ class Session:
     previous: dict[str, float] | None = None
     history: list[Step] = field(default_factory=list)
     trace: list[Trace] = field(default_factory=list)
+
+
+@dataclass
+class Session(Drafted):
+    """One scene of a situation or story being drafted; `history[-1]` is the current step."""
+
+    engine: Engine
+    opened: Opened
     undo_stack: list[Snapshot] = field(default_factory=list)
     redo_stack: list[Snapshot] = field(default_factory=list)
     run: Run | None = None
