@@ -128,10 +128,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                         log_every=args.log_every)
     config = DenoiserConfig(width=args.width, depth=args.depth, parameterisation=args.parameterisation)
     trainer = make_trainer(args.data, opts, pick_device(args.device), config=config, init=args.init, resume=args.resume)
-    print(describe(trainer), file=sys.stderr)
+    main_process = trainer.place.main  # under torchrun, rank 0 speaks for the run
+    if main_process:
+        print(describe(trainer), file=sys.stderr)
     trainer.run(Path(args.out), progress=lambda step, loss: _progress(step, opts.steps, loss))
-    print(file=sys.stderr)
-    print(Path(args.out).with_suffix(".safetensors"))
+    trainer.place.stop()
+    if main_process:
+        print(file=sys.stderr)
+        print(Path(args.out).with_suffix(".safetensors"))
     return 0
 
 

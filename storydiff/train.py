@@ -6,12 +6,18 @@ real-text builder both write. Conditions are dropped to the null condition with
 probability `cond_dropout`, which is what classifier-free guidance samples with.
 Checkpoints hold an exponential moving average of the weights (Karras et al. 2022 sample
 from the EMA too: it smooths the last steps' noise); the raw weights live in `.train.pt`.
+
+Under `torchrun` (RANK / WORLD_SIZE / LOCAL_RANK in the environment) the run is data-parallel:
+each process draws its own batches from its own generator, gradients are averaged with one
+all-reduce per step (so every process holds the same weights), and only rank 0 writes files;
+the batch each step learns from is `batch_size × world size`.
 """
 from __future__ import annotations
 
 import copy
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -22,6 +28,7 @@ import torch
 from .checkpoint import load_checkpoint, save_checkpoint
 from .conditioning import SceneCondition
 from .denoiser import Denoiser, DenoiserConfig, n_parameters
+from .errors import StorydiffError
 from .shards import Shard, load_shard, shard_files
 
 MASK_FIELDS = ("trait_mask", "culture_mask", "description_mask", "event_mask")
@@ -57,16 +64,57 @@ def _learning_rate(step: int, opts: TrainOptions) -> float:
     return opts.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place in a `torchrun` launch: (0, 1) when run alone."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_environment(cls) -> Distributed:
+        env = os.environ
+        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def device(self, device: torch.device) -> torch.device:
+        """One GPU per process: cuda:LOCAL_RANK when training on CUDA."""
+        return torch.device("cuda", self.local_rank) if device.type == "cuda" and self.world > 1 else device
+
+    def start(self, device: torch.device) -> None:
+        """Join the process group (NCCL on GPUs, Gloo on CPUs) unless alone or already joined."""
+        import torch.distributed as dist
+
+        if self.world > 1 and not dist.is_initialized():
+            if device.type == "cuda":
+                torch.cuda.set_device(device)
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    def stop(self) -> None:
+        """Leave the process group at the end of a run."""
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
 class Trainer:
     """Owns the model, optimiser and RNG, so a run can stop and resume bit for bit."""
 
-    def __init__(self, model: Denoiser, shards: list[Shard], opts: TrainOptions, device: torch.device):
+    def __init__(self, model: Denoiser, shards: list[Shard], opts: TrainOptions, device: torch.device,
+                 place: Distributed = Distributed()):
         self.model = model.to(device).train()
         self.shards = shards
         self.opts = opts
         self.device = device
+        self.place = place
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
-        self.generator = torch.Generator().manual_seed(opts.seed)
+        # Rank 0 draws what a single-process run with this seed draws; the others draw their own batches.
+        self.generator = torch.Generator().manual_seed(opts.seed + 1_000_003 * place.rank)
         self.step = 0
         self.ema = [p.detach().clone() for p in self.model.parameters()]
         sizes = torch.tensor([len(s) for s in shards], dtype=torch.float64)
@@ -84,11 +132,25 @@ class Trainer:
         loss = self.model.loss(x, mask, cond, generator=noise_gen)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self._average_gradients()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.optimizer.step()
         self._update_average()
         self.step += 1
         return float(loss.detach())
+
+    def _average_gradients(self) -> None:
+        """Data-parallel step: the mean gradient over all processes, in one flat all-reduce."""
+        if self.place.world == 1:
+            return
+        import torch.distributed as dist
+
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        flat = torch.cat([g.flatten() for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.place.world
+        for g, part in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+            g.copy_(part.view_as(g))
 
     def _update_average(self) -> None:
         """EMA with the usual warm-up, so early weights do not linger in the average."""
@@ -106,30 +168,48 @@ class Trainer:
         return model
 
     def state(self) -> dict:
-        return {"step": self.step, "optimizer": self.optimizer.state_dict(), "rng": self.generator.get_state(),
+        """Everything a resume needs; under torchrun, every process's generator (gathered on all)."""
+        rng = [self.generator.get_state()]
+        if self.place.world > 1:
+            import torch.distributed as dist
+
+            rng = [None] * self.place.world
+            dist.all_gather_object(rng, self.generator.get_state())
+        return {"step": self.step, "optimizer": self.optimizer.state_dict(), "rng": rng,
                 "model": self.model.state_dict(), "ema": self.ema}
 
     def load_state(self, state: dict) -> None:
+        rng = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]
+        if len(rng) != self.place.world:
+            raise StorydiffError(f"this run was saved by {len(rng)} process(es); resume it with as many "
+                                 f"(torchrun --nproc-per-node {len(rng)}), not {self.place.world}")
         self.step = state["step"]
         self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["rng"])
+        self.generator.set_state(rng[self.place.rank])
         self.model.load_state_dict(state["model"])
         with torch.no_grad():
             for avg, saved in zip(self.ema, state["ema"], strict=True):
                 avg.copy_(saved)
 
     def save(self, out: Path) -> Path:
-        """Checkpoint (averaged weights + config) and, beside it, the raw weights, optimiser and RNG."""
-        trained = {**vars(self.opts), "completed_steps": self.step}
-        path = save_checkpoint(self.averaged(), out, extra={"trained": trained})
-        torch.save(self.state(), path.with_suffix(".train.pt"))
+        """Checkpoint (averaged weights + config) and, beside it, the raw weights, optimiser and RNG.
+
+        Under torchrun every process takes part (the generators are gathered) and rank 0 writes.
+        """
+        state = self.state()
+        path = Path(out).with_suffix(".safetensors")
+        if self.place.main:
+            trained = {**vars(self.opts), "completed_steps": self.step, "processes": self.place.world}
+            save_checkpoint(self.averaged(), path, extra={"trained": trained})
+            torch.save(state, path.with_suffix(".train.pt"))
         return path
 
     def run(self, out: Path | None, progress: Callable[[int, float], None] | None = None) -> list[float]:
         losses = []
         while self.step < self.opts.steps:
             losses.append(self.train_step())
-            if progress and (self.step % self.opts.log_every == 0 or self.step == self.opts.steps):
+            if progress and self.place.main and (self.step % self.opts.log_every == 0
+                                                  or self.step == self.opts.steps):
                 progress(self.step, sum(losses[-self.opts.log_every:]) / len(losses[-self.opts.log_every:]))
             if out and self.step % self.opts.save_every == 0:
                 self.save(out)
@@ -141,7 +221,13 @@ class Trainer:
 def make_trainer(data: list[Path | str], opts: TrainOptions, device: torch.device,
                  config: DenoiserConfig | None = None, init: Path | None = None,
                  resume: Path | None = None, shards: list[Shard] | None = None) -> Trainer:
-    """A trainer over corpus shards; `init` fine-tunes a checkpoint, `resume` continues a run exactly."""
+    """A trainer over corpus shards; `init` fine-tunes a checkpoint, `resume` continues a run exactly.
+
+    Under torchrun it joins the process group first and puts each process on its own GPU.
+    """
+    place = Distributed.from_environment()
+    device = place.device(device)
+    place.start(device)
     shards = (shards or []) + [load_shard(p) for p in shard_files(data)]
     if not shards:
         raise FileNotFoundError("no corpus shards found; run `storydiff corpus --out DIR` first")
@@ -151,7 +237,7 @@ def make_trainer(data: list[Path | str], opts: TrainOptions, device: torch.devic
     else:
         torch.manual_seed(opts.seed)
         model = Denoiser(config or DenoiserConfig())
-    trainer = Trainer(model, shards, opts, device)
+    trainer = Trainer(model, shards, opts, device, place)
     if resume is not None:
         trainer.load_state(torch.load(Path(resume).with_suffix(".train.pt"), weights_only=False))
     return trainer
@@ -160,4 +246,5 @@ def make_trainer(data: list[Path | str], opts: TrainOptions, device: torch.devic
 def describe(trainer: Trainer) -> str:
     n = sum(len(s) for s in trainer.shards)
     return json.dumps({"parameters": n_parameters(trainer.model), "scenes": n, "device": str(trainer.device),
-                       "steps": trainer.opts.steps, "time": time.strftime("%Y-%m-%d %H:%M")})
+                       "processes": trainer.place.world, "steps": trainer.opts.steps,
+                       "time": time.strftime("%Y-%m-%d %H:%M")})
