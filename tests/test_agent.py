@@ -2,6 +2,8 @@
 that change nothing."""
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 import torch
 
@@ -74,14 +76,14 @@ def test_behaviours_follow_the_beat_before_whatever_order_beats_are_read(engine,
     in_order, at_the_end, trimmed = (engine.agent(nets, seed=5, window=6, history_limit=limit)
                                      for limit in (None, None, 3))
     for _ in range(10):
-        in_order.state  # a game reading every beat as it comes
         for agent in (in_order, at_the_end, trimmed):
             agent.next_beat()
+        assert in_order.state  # a game reading every beat as it comes
     backwards = [at_the_end.readable(p) for p in reversed(at_the_end._history)][::-1]
     expected = in_order.history
     assert [b.model_dump() for b in backwards] == [b.model_dump() for b in expected]
     assert [b.model_dump() for b in trimmed.history] == [b.model_dump() for b in expected[-3:]]
-    for before, beat in zip(expected, expected[1:]):
+    for before, beat in pairwise(expected):
         for cell in beat.cells:
             previous = before.cell(cell.character).behaviour
             repertoire = nets.library[cell.character].behaviours
