@@ -293,11 +293,8 @@ class Agent:
         on the previous beat's (scene.REPEAT_PENALTY), whichever beat a game reads first.
         """
         if played.readable is None:
-            history = self._history
-            end = next((i for i in range(len(history) - 1, -1, -1) if history[i] is played), None)
-            if end is None:  # a beat already dropped from the history: nothing before it is known
-                played.readable = _beat(self, played, None)
-                return played.readable
+            history = self._history  # beats dropped from it were built on the way out
+            end = next(i for i in reversed(range(len(history))) if history[i] is played)
             start = end
             while start > 0 and history[start - 1].readable is None:
                 start -= 1
