@@ -4,8 +4,14 @@ Real text observes only the shown emotions of a character at a beat where they s
 the comparison is on *observed transitions*: a character's shown block at beat b and b+1
 where they speak in both (44 numbers). For every held-out window the prior samples a
 scene under that window's condition (its cast size and length; no traits, cultures or
-events — the null condition real text trains with), unprojected (a play has no character
-files), and its transitions are read at the same positions. Reference points, in the same
+events — the null condition real text trains with; `from_text` = 1), unprojected (a play
+has no character files), and its transitions are read at the same positions. A text
+scene's state is what a reader observes — the shown block of whoever speaks at each beat —
+so sampling noises and denoises exactly those variables, as training does (its loss and
+its noise cover the observed variables only), the way the engine samples a situation's
+real variables and leaves padding at zero. Sampling every variable instead feeds the
+network noise where training never put any (felt, mood and stance of a play), and the
+prior's real-play distance is then 2-20× worse. Reference points, in the same
 run: the training plays' own distance to the held-out plays (the floor) and the training
 plays with their beats shuffled (no sense of time).
 
@@ -42,19 +48,18 @@ def shuffled(shard: Shard, generator: torch.Generator) -> tuple[torch.Tensor, to
 
 
 @torch.no_grad()
-def sample_like(engine: Engine, cond: SceneCondition, shape: tuple[int, ...], sampler: str, steps: int,
+def sample_like(engine: Engine, cond: SceneCondition, observed: torch.Tensor, sampler: str, steps: int,
                 seed: int, batch: int = 64) -> torch.Tensor:
-    """Unprojected scenes under the given conditions, `batch` windows per network call."""
+    """Unprojected scenes under the given conditions, over the `observed` variables, `batch` windows a call."""
     cfg = engine.model.config
     sigmas = sigmas_for(sampler, steps, cfg.sigma_min, cfg.sigma_max)
     out = []
-    for start in range(0, shape[0], batch):
+    for start in range(0, observed.shape[0], batch):
         part = SceneCondition(**{name: value[start:start + batch] for name, value in vars(cond).items()}
                               ).to(engine.device)
-        n = part.characters.shape[0]
-        live = (part.characters[:, :, None, None] * part.beats[:, None, :, None])
+        live = observed[start:start + batch].to(engine.device, torch.float32)
         generator = torch.Generator().manual_seed(seed + start)
-        x = torch.randn((n, *shape[1:]), generator=generator).to(engine.device) * sigmas[0]
+        x = torch.randn(live.shape, generator=generator).to(engine.device) * sigmas[0]
 
         def denoise(x: torch.Tensor, sigma: float, part: SceneCondition = part,
                     live: torch.Tensor = live) -> torch.Tensor:
@@ -72,7 +77,7 @@ def text_rows(engine: Engine, heldout: str, train: str | None, sampler: str, ste
     """(name, energy distance to the held-out plays' observed transitions) for samples and baselines."""
     held = load_shard(heldout)
     target = observed_transitions(held.x, held.mask)
-    samples = sample_like(engine, held.cond, tuple(held.x.shape), sampler, steps, seed)
+    samples = sample_like(engine, held.cond, held.mask, sampler, steps, seed)
     rows = [("samples (real text, unprojected)", energy_distance(observed_transitions(samples, held.mask), target))]
     if train:
         shard = load_shard(train)
