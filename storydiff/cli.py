@@ -277,9 +277,9 @@ COMMANDS: dict[str, Command] = {
         _arg("--lr", type=float, default=3e-4),
         _arg("--width", type=int, default=128, help="transformer width (new runs only)"),
         _arg("--depth", type=int, default=4, help="transformer blocks (new runs only)"),
-        _arg("--parameterisation", choices=("x", "eps", "edm"), default="x",
-             help="what the network predicts (new runs only): the clean scene (default), the noise, or "
-                  "EDM's preconditioned mix; the last two are for ablations"),
+        _arg("--parameterisation", choices=("x", "eps", "edm"), default="edm",
+             help="what the network predicts (new runs only): EDM's preconditioned mix (default), "
+                  "the clean scene, or the noise; the last two are for ablations"),
         _arg("--log-every", type=_positive, default=100),
         _arg("--from", dest="init", default=None, help="start from this checkpoint (fine-tune)"),
         _arg("--resume", default=None, help="continue this run exactly (reads its .train.pt)"),

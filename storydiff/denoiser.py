@@ -1,15 +1,19 @@
-"""The prior: a small transformer over (character, beat) tokens that predicts the clean scene.
+"""The prior: a small transformer over (character, beat) tokens that estimates the clean scene.
 
-x-prediction (Li & He 2025, "Back to Basics"): the network's output *is* the
-clean scene, D(x; σ) = F(c_in(σ)·x, c_noise(σ)) with no skip connection, using
-EDM's c_in, c_noise, σ distribution and loss weighting (Karras et al. 2022,
-Table 1). `DenoiserConfig.parameterisation` switches to ε-prediction or EDM's
-full preconditioning for the ablations of benchmarks/prior_quality.py.
+The estimate uses EDM's full preconditioning (Karras et al. 2022, Table 1):
+D(x; σ) = c_skip(σ)·x + c_out(σ)·F(c_in(σ)·x, c_noise(σ)), with EDM's σ distribution and
+loss weighting. `DenoiserConfig.parameterisation` also offers x-prediction (Li & He 2025,
+"Back to Basics": D = F(c_in·x, c_noise), the network's output *is* the clean scene, no
+skip) and ε-prediction. EDM is the default by measurement: at equal compute it came closest
+to held-out simulated and real scenes (benchmarks/RESULTS.md, "Prior quality"). Li & He's
+case for x-prediction is data far larger than the network's width; a scene token here has
+47 values for a width of 96–128, where the skip connection costs nothing and helps.
 
 Tokens: one per (character, beat), fed felt | shown | mood (47 values).
 Attention alternates across beats (within a character) and across characters
 (within a beat); in the latter, each pair's stance and static relation become a
-per-head attention bias, and stance is read out per ordered pair.
+per-head attention bias, and stance is read out per ordered pair from both
+characters' tokens, their relation and the pair's own noisy stance.
 """
 from __future__ import annotations
 
@@ -41,7 +45,7 @@ class DenoiserConfig:
     sigma_max: float = 10.0
     p_mean: float = -1.2
     p_std: float = 1.2
-    parameterisation: Literal["x", "eps", "edm"] = "x"
+    parameterisation: Literal["x", "eps", "edm"] = "edm"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,6 +103,12 @@ class Block(nn.Module):
         return h + gate * self.mlp(x)
 
 
+def pair_stance(x: torch.Tensor, c: int) -> torch.Tensor:
+    """The stance block of a scene `[b, c, t, F]` as `[b, i, t, j, 3]`: i's stance toward j."""
+    b, _, t, _ = x.shape
+    return x[..., STANCE_START:STANCE_START + N_STANCE * c].reshape(b, c, t, c, N_STANCE)
+
+
 def fourier_noise_embedding(c_noise: torch.Tensor, width: int) -> torch.Tensor:
     """Sinusoidal embedding of the noise level (as in EDM's positional embedding)."""
     half = width // 2
@@ -128,7 +138,9 @@ class SceneTransformer(nn.Module):
         self.blocks = nn.ModuleList(Block(w, config.heads) for _ in range(config.depth))
         self.final = AdaLNZero(w)
         self.token_out = nn.Linear(w, TOKEN_FEATURES)
-        self.pair_out = nn.Sequential(nn.Linear(2 * w + N_STANCE, w), nn.SiLU(), nn.Linear(w, N_STANCE))
+        # Reads each ordered pair's own noisy stance too: without it a skip-connected (EDM, ε)
+        # parameterisation cannot tell the noise in a stance value from its signal.
+        self.pair_out = nn.Sequential(nn.Linear(2 * w + 2 * N_STANCE, w), nn.SiLU(), nn.Linear(w, N_STANCE))
 
     def _condition(self, cond: SceneCondition, c_noise: torch.Tensor, shape: tuple[int, int, int, int]) -> torch.Tensor:
         """One conditioning vector per token: noise level + source + who the character is + what happens to them."""
@@ -150,7 +162,7 @@ class SceneTransformer(nn.Module):
         beat_ok = cond.beats[:, :t].bool()
         beat_bias = torch.zeros(b, t, device=x.device, dtype=x.dtype).masked_fill(~beat_ok, neg)
         beat_bias = beat_bias[:, None, None, None, :].expand(b, c, heads, t, t).reshape(b * c, heads, t, t)
-        stance = x[..., STANCE_START:STANCE_START + N_STANCE * c].reshape(b, c, t, c, N_STANCE)
+        stance = pair_stance(x, c)
         relation = (cond.relations[:, :c, :c] * cond.trait_mask[:, :c, None, None])[:, :, None].expand(b, c, t, c, N_STANCE)
         self_pair = torch.eye(c, device=x.device, dtype=x.dtype)[None, :, None, :, None].expand(b, c, t, c, 1)
         pair = self.pair_in(torch.cat([stance, relation, self_pair], dim=-1))  # [b, c(i), t, c(j), heads*depth]
@@ -169,22 +181,24 @@ class SceneTransformer(nn.Module):
             h = block(h, cvec, beat_bias, char_bias)
         x_out, _ = self.final(h, cvec)
         tokens = self.token_out(x_out)
-        stance = self._stance(h, cond.relations[:, :c, :c]).permute(0, 1, 3, 2, 4).reshape(b, c, t, c * N_STANCE)
+        stance = self._stance(h, cond.relations[:, :c, :c], pair_stance(x, c).transpose(2, 3))
+        stance = stance.permute(0, 1, 3, 2, 4).reshape(b, c, t, c * N_STANCE)
         pad = f - TOKEN_FEATURES - c * N_STANCE
         return torch.cat([tokens, stance, x.new_zeros(b, c, t, pad)], dim=-1)
 
-    def _stance(self, h: torch.Tensor, relations: torch.Tensor) -> torch.Tensor:
-        """`pair_out([h_i, h_j, relation_ij])` for every ordered pair, `[b, i, j, t, 3]`.
+    def _stance(self, h: torch.Tensor, relations: torch.Tensor, stance: torch.Tensor) -> torch.Tensor:
+        """`pair_out([h_i, h_j, relation_ij, stance_ij])` for every ordered pair, `[b, i, j, t, 3]`.
 
-        The first layer is linear in the concatenation, so it is applied to each token once and
-        broadcast over pairs: the same function without a `[b, c, c, t, 2·width]` tensor.
+        `stance` is the scaled noisy input, `[b, i, j, t, 3]`. The first layer is linear in the
+        concatenation, so it is applied to each token once and broadcast over pairs: the same
+        function without a `[b, c, c, t, 2·width]` tensor.
         """
         first, activation, last = self.pair_out
-        w_i, w_j, w_rel = first.weight.split([h.shape[-1], h.shape[-1], N_STANCE], dim=1)
+        w_i, w_j, w_rel, w_stance = first.weight.split([h.shape[-1], h.shape[-1], N_STANCE, N_STANCE], dim=1)
         own = F.linear(h, w_i, first.bias)[:, :, None]              # [b, i, 1, t, w]
         other = F.linear(h, w_j)[:, None]                           # [b, 1, j, t, w]
         relation = F.linear(relations, w_rel)[:, :, :, None]        # [b, i, j, 1, w]
-        return last(activation(own + other + relation))
+        return last(activation(own + other + relation + F.linear(stance, w_stance)))
 
 
 class Denoiser(nn.Module):
