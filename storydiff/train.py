@@ -95,10 +95,15 @@ class Distributed:
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
     def stop(self) -> None:
-        """Leave the process group at the end of a run."""
+        """Leave the process group at the end of a run, all processes together.
+
+        Without the barrier a process that finishes first (every one but the writer) tears its
+        Gloo connections down while the writer still holds them, and Gloo can abort the writer.
+        """
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized():
+            dist.barrier()
             dist.destroy_process_group()
 
 
