@@ -47,14 +47,16 @@ def test_two_processes_train_resume_exactly_and_write_once(tmp_path: Path, capsy
     assert "saved by 2 process(es); resume it with as many" in capsys.readouterr().err
 
 
-def _rank(rank: int, corpus: str, port: int, out: str) -> None:
+def _rank(rank: int, corpus: str, store: str, out: str) -> None:
     """One process of a two-process run: train, then report every process's weights to rank 0."""
     import torch.distributed as dist
 
     from storydiff.denoiser import DenoiserConfig
     from storydiff.train import Distributed, TrainOptions, make_trainer
 
-    os.environ.update(LOOPBACK, RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_PORT=str(port))
+    os.environ.update(LOOPBACK, RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank))
+    # Meet through a file rather than a TCP store: no port to race for, no hostname to resolve.
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
     torch.set_num_threads(1)
     opts = TrainOptions(steps=3, batch_size=2, log_every=1)
     trainer = make_trainer([corpus], opts, torch.device("cpu"), config=DenoiserConfig(width=32, depth=1))
@@ -68,15 +70,10 @@ def _rank(rank: int, corpus: str, port: int, out: str) -> None:
 
 
 def test_every_process_holds_the_same_weights(tmp_path: Path) -> None:
-    import socket
-
     import torch.multiprocessing as mp
 
     corpus = write_corpus(6, tmp_path / "corpus", seed=2).parent
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     out = tmp_path / "weights.pt"
-    mp.spawn(_rank, args=(str(corpus), port, str(out)), nprocs=2)
+    mp.spawn(_rank, args=(str(corpus), str(tmp_path / "store"), str(out)), nprocs=2)
     rank0, rank1 = torch.load(out)["weights"]
     assert torch.equal(rank0, rank1)  # they saw different batches: only averaged gradients keep them equal
