@@ -72,7 +72,8 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> tup
     if expected != got:
         diff = sorted(set(expected) ^ set(got)) or [k for k in expected if expected[k] != got[k]]
         raise StorydiffError(f"{path}: weights do not match its config (first mismatch: {diff[0]}); "
-                             "the .json and .safetensors must come from the same training run")
+                             "the .json and .safetensors must come from the same training run, "
+                             "of this version of storydiff's network")
     model.load_state_dict(state)
     meta["hash"] = file_hash(path)
     return model.to(device).eval(), meta

@@ -155,19 +155,19 @@ class SceneTransformer(nn.Module):
         source = self.source_in(cond.from_text)[:, None, None]
         return noise + source + who[:, :, None] + events + public
 
-    def _biases(self, x: torch.Tensor, cond: SceneCondition) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        b, c, t, _ = x.shape
+    def _biases(self, stance: torch.Tensor, cond: SceneCondition) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Attention biases from the noisy stance `[b, i, t, j, 3]`: padding masks, and per layer the pair terms."""
+        b, c, t, _, _ = stance.shape
         heads, depth = self.config.heads, self.config.depth
-        neg = torch.finfo(x.dtype).min
+        neg = torch.finfo(stance.dtype).min
         beat_ok = cond.beats[:, :t].bool()
-        beat_bias = torch.zeros(b, t, device=x.device, dtype=x.dtype).masked_fill(~beat_ok, neg)
+        beat_bias = torch.zeros(b, t, device=stance.device, dtype=stance.dtype).masked_fill(~beat_ok, neg)
         beat_bias = beat_bias[:, None, None, None, :].expand(b, c, heads, t, t).reshape(b * c, heads, t, t)
-        stance = pair_stance(x, c)
         relation = (cond.relations[:, :c, :c] * cond.trait_mask[:, :c, None, None])[:, :, None].expand(b, c, t, c, N_STANCE)
-        self_pair = torch.eye(c, device=x.device, dtype=x.dtype)[None, :, None, :, None].expand(b, c, t, c, 1)
+        self_pair = torch.eye(c, device=stance.device, dtype=stance.dtype)[None, :, None, :, None].expand(b, c, t, c, 1)
         pair = self.pair_in(torch.cat([stance, relation, self_pair], dim=-1))  # [b, c(i), t, c(j), heads*depth]
         char_ok = cond.characters[:, :c].bool()
-        mask = torch.zeros(b, c, device=x.device, dtype=x.dtype).masked_fill(~char_ok, neg)
+        mask = torch.zeros(b, c, device=stance.device, dtype=stance.dtype).masked_fill(~char_ok, neg)
         pair = pair.permute(0, 2, 4, 1, 3) + mask[:, None, None, None, :]  # [b, t, heads*depth, i, j]
         per_layer = pair.reshape(b * t, depth, heads, c, c).unbind(1)
         return beat_bias, list(per_layer)
@@ -176,12 +176,13 @@ class SceneTransformer(nn.Module):
         b, c, t, f = x.shape
         h = self.token_in(x[..., :TOKEN_FEATURES]) + self.beat_pos.weight[:t]
         cvec = self._condition(cond, c_noise, h.shape)
-        beat_bias, char_biases = self._biases(x, cond)
+        stance_in = pair_stance(x, c)  # read once: the attention biases and the stance read-out both use it
+        beat_bias, char_biases = self._biases(stance_in, cond)
         for block, char_bias in zip(self.blocks, char_biases):
             h = block(h, cvec, beat_bias, char_bias)
         x_out, _ = self.final(h, cvec)
         tokens = self.token_out(x_out)
-        stance = self._stance(h, cond.relations[:, :c, :c], pair_stance(x, c).transpose(2, 3))
+        stance = self._stance(h, cond.relations[:, :c, :c], stance_in.transpose(2, 3))
         stance = stance.permute(0, 1, 3, 2, 4).reshape(b, c, t, c * N_STANCE)
         pad = f - TOKEN_FEATURES - c * N_STANCE
         return torch.cat([tokens, stance, x.new_zeros(b, c, t, pad)], dim=-1)
