@@ -543,7 +543,8 @@ def test_a_writer_drafts_a_scene_in_a_real_terminal(tmp_path):
                "echo storydiff exited with $?; sleep 60")
     term = Terminal(f"storydiff-tui-{os.getpid()}", command)
     try:
-        term.wait_for("running", "Storm at the bar", "space Run/Pause")
+        # Pause once the first step is on screen: paused before any step, the draft is just "ready".
+        term.wait_for("running", "Storm at the bar", "space Run/Pause", "step 1/8")
         term.send("Space")
         k = int(re.search(r"step (\d)/8", term.wait_for("paused")).group(1))
         time.sleep(1.5)  # more than a paced step's time: the counter must not move
