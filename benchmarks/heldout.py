@@ -9,9 +9,10 @@ import torch
 
 from storydiff.layout import MOOD
 from storydiff.models import Cast, Situation
-from storydiff.simulator import generate_scene
+from storydiff.simulator import feasible, generate_scene, simulate
 
 HELD_OUT_SEED = 987_654  # never used for a training corpus
+RESIMULATION_SEED = 55  # fresh simulator noise for the same held-out situations
 
 
 def held_out_scene(k: int) -> tuple[Cast, Situation, torch.Tensor]:
@@ -19,7 +20,20 @@ def held_out_scene(k: int) -> tuple[Cast, Situation, torch.Tensor]:
     return generate_scene(np.random.default_rng([HELD_OUT_SEED, k]))
 
 
+def resimulated_scene(k: int, cast: Cast, situation: Situation) -> torch.Tensor:
+    """The k-th held-out situation simulated again with fresh noise: what a prior that had learnt the
+    simulator's conditional distribution exactly would draw for it (the floor for samples of it)."""
+    return feasible(cast, situation, simulate(cast, situation, np.random.default_rng([RESIMULATION_SEED, k])))
+
+
 def transitions(x: torch.Tensor, characters: int, beats: int) -> torch.Tensor:
     """`[C, T, F]` → `[C·(T−1), 94]` consecutive-beat pairs of felt | shown | mood."""
     tokens = x[:characters, :beats, : MOOD.stop]
     return torch.cat([tokens[:, :-1], tokens[:, 1:]], dim=-1).reshape(-1, 2 * MOOD.stop)
+
+
+def changes(x: torch.Tensor, characters: int, beats: int) -> torch.Tensor:
+    """`[C, T, F]` → `[C·(T−1), 47]` beat-to-beat changes of felt | shown | mood: the arc itself, which
+    shuffling the beats destroys while it keeps every beat's levels (and so most of `transitions`)."""
+    tokens = x[:characters, :beats, : MOOD.stop]
+    return (tokens[:, 1:] - tokens[:, :-1]).reshape(-1, MOOD.stop)

@@ -1,13 +1,15 @@
 """How plausible are sampled scenes? Energy distance to held-out simulator scenes (DESIGN §5).
 
 For held-out simulated situations (seeds the training corpus never used), sample one
-scene per situation and compare *transitions* — a character's felt | shown | mood at
-beat b and b+1, 94 numbers — between generated and held-out scenes. Transitions, not
-single beats, so that a shuffled-beats baseline (right marginals, no arc) is penalised.
-Reference points, in the same run: the training corpus's own distance to the held-out
-set (the floor the prior can hope for) and the same training scenes with their beats
-shuffled (the ceiling a prior with no sense of time would reach). Also: how often an
-unprojected sample breaks a hard constraint, and nearest-neighbour memorisation.
+scene per situation and compare it with the held-out scenes on two features, per character:
+*transitions* (felt | shown | mood at beat b and b+1, 94 numbers) and *changes* (the same
+47 values at b+1 minus at b). Shuffling a scene's beats keeps every beat's levels, and
+levels make up most of a transition, so only the changes show whether a prior has an arc.
+Reference points, in the same run: the same held-out situations simulated again with fresh
+noise (what a prior that had learnt the simulator's conditional distribution would reach),
+the training corpus's own distance to the held-out set (scenes of other situations), and the
+same training scenes with their beats shuffled (a prior with no sense of time). Also: how
+often an unprojected sample breaks a hard constraint, and nearest-neighbour memorisation.
 With `--text-heldout` (and `--text-train`), the same comparison on held-out real plays
 (`text_quality.py`).
 
@@ -18,14 +20,21 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
-from heldout import held_out_scene, transitions
+from heldout import changes, held_out_scene, resimulated_scene, transitions
 from text_quality import text_rows
 
 from storydiff.engine import Engine
 from storydiff.metrics import energy_distance, memorisation_ratio, shuffle_beats
+
+Scenes = list[tuple[torch.Tensor, int, int]]  # (scene [C, T, F], characters, beats)
+
+
+def features(scenes: Scenes, feature: Callable[[torch.Tensor, int, int], torch.Tensor]) -> torch.Tensor:
+    return torch.cat([feature(x, C, T) for x, C, T in scenes])
 
 
 def main() -> None:
@@ -40,52 +49,51 @@ def main() -> None:
     parser.add_argument("--text-train", default=None, help="shard of the training plays' scenes")
     args = parser.parse_args()
     engine = Engine.load(args.checkpoint, args.device) if args.checkpoint else Engine.default(args.device)
-    held, projected, raw, violations = [], [], [], []
+    held, projected, raw, resimulated, violations = [], [], [], [], []
     began = time.perf_counter()
     for k in range(args.n):
         cast, situation, x = held_out_scene(k)
         C, T = len(situation.cast), situation.beats
-        held.append(transitions(x, C, T))
+        held.append((x, C, T))
+        resimulated.append((resimulated_scene(k, cast, situation), C, T))
         run = engine.prepare(situation, cast=cast, seed=k, steps=args.steps, sampler=args.sampler)
         for with_projection, out in ((True, projected), (False, raw)):
             run.project = with_projection
             step = None
             for step in engine.denoise(run):
                 pass
-            out.append(transitions(step.projected[0].cpu(), C, T))
+            out.append((step.projected[0].cpu(), C, T))
             if not with_projection:
                 flat = run.layout.flatten(step.projected.double().cpu())
                 violations.append(float(run.polytope.violation(flat).max()))
-    held_t, ours, ours_raw = torch.cat(held), torch.cat(projected), torch.cat(raw)
-    rows = [("samples, projected", energy_distance(ours, held_t)),
-            ("samples, unprojected", energy_distance(ours_raw, held_t))]
+    rows = [("samples, projected", projected), ("samples, unprojected", raw),
+            ("same situations, simulated again", resimulated)]
     if args.corpus:
         from storydiff.corpus import iterate_corpus
 
-        train = []
-        shuffled = []
+        train, shuffled = [], []
         g = torch.Generator().manual_seed(0)
         for x, mask, cond in iterate_corpus(args.corpus):
             for i in range(min(len(x), args.n)):
                 C, T = int(cond.characters[i].sum()), int(cond.beats[i].sum())
-                train.append(transitions(x[i], C, T))
-                shuffled.append(transitions(shuffle_beats(x[i : i + 1, :C, :T], g)[0], C, T))
+                train.append((x[i], C, T))
+                shuffled.append((shuffle_beats(x[i : i + 1, :C, :T], g)[0], C, T))
             break
-        train_t = torch.cat(train)
-        rows.append(("training data itself", energy_distance(train_t, held_t)))
-        rows.append(("training data, beats shuffled", energy_distance(torch.cat(shuffled), held_t)))
-        memo = memorisation_ratio(ours[:2000], train_t)
+        rows += [("training data itself", train), ("training data, beats shuffled", shuffled)]
+        memo = memorisation_ratio(features(projected, transitions)[:2000], features(train, transitions))
         print(f"memorisation: median nearest/second-nearest ratio {float(memo.median()):.3f} "
               f"(fraction < 1/3: {float((memo < 1 / 3).double().mean()):.3f})")
     print(f"checkpoint {engine.checkpoint} · {args.sampler} {args.steps} steps · {args.n} held-out situations "
           f"· {time.perf_counter() - began:.0f} s")
-    print(f"{'':34s} energy distance to held-out transitions")
-    for name, value in rows:
-        print(f"{name:34s} {value:8.4f}")
+    print(f"{'energy distance to held-out scenes':34s} {'transitions':>12s} {'changes':>9s}")
+    targets = {f: features(held, f) for f in (transitions, changes)}
+    for name, scenes in rows:
+        print(f"{name:34s} {energy_distance(features(scenes, transitions), targets[transitions]):12.4f} "
+              f"{energy_distance(features(scenes, changes), targets[changes]):9.4f}")
     if args.text_heldout:
-        print(f"{'':34s} energy distance to held-out plays' observed transitions")
-        for name, value in text_rows(engine, args.text_heldout, args.text_train, args.sampler, args.steps):
-            print(f"{name:34s} {value:8.4f}")
+        print(f"{'held-out plays, observed beats':34s} {'transitions':>12s} {'changes':>9s}")
+        for name, (t, c) in text_rows(engine, args.text_heldout, args.text_train, args.sampler, args.steps):
+            print(f"{name:34s} {t:12.4f} {c:9.4f}")
     v = np.array(violations)
     print(f"unprojected samples breaking a hard constraint (> 1e-6): {float((v > 1e-6).mean()):.2f}; "
           f"median max violation {float(np.median(v)):.3f}")

@@ -2,7 +2,7 @@
 
 Real text observes only the shown emotions of a character at a beat where they speak, so
 the comparison is on *observed transitions*: a character's shown block at beat b and b+1
-where they speak in both (44 numbers). For every held-out window the prior samples a
+where they speak in both (44 numbers), and on the *changes* between the two (22). For every held-out window the prior samples a
 scene under that window's condition (its cast size and length; no traits, cultures or
 events — the null condition real text trains with; `from_text` = 1), unprojected (a play
 has no character files), and its transitions are read at the same positions. A text
@@ -35,6 +35,13 @@ def observed_transitions(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     both = spoke[:, :, :-1] & spoke[:, :, 1:]
     shown = x[..., SHOWN]
     return torch.cat([shown[:, :, :-1], shown[:, :, 1:]], dim=-1)[both]
+
+
+def distances(x: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
+    """Energy distances of observed transitions and of their changes (b+1 minus b) to `target`'s."""
+    ours, half = observed_transitions(x, mask), SHOWN.stop - SHOWN.start
+    return (energy_distance(ours, target),
+            energy_distance(ours[:, half:] - ours[:, :half], target[:, half:] - target[:, :half]))
 
 
 def shuffled(shard: Shard, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,15 +80,15 @@ def sample_like(engine: Engine, cond: SceneCondition, observed: torch.Tensor, sa
 
 
 def text_rows(engine: Engine, heldout: str, train: str | None, sampler: str, steps: int,
-              seed: int = 0) -> list[tuple[str, float]]:
-    """(name, energy distance to the held-out plays' observed transitions) for samples and baselines."""
+              seed: int = 0) -> list[tuple[str, tuple[float, float]]]:
+    """(name, energy distances to the held-out plays' observed transitions and changes) for samples and baselines."""
     held = load_shard(heldout)
     target = observed_transitions(held.x, held.mask)
     samples = sample_like(engine, held.cond, held.mask, sampler, steps, seed)
-    rows = [("samples (real text, unprojected)", energy_distance(observed_transitions(samples, held.mask), target))]
+    rows = [("samples (unprojected)", distances(samples, held.mask, target))]
     if train:
         shard = load_shard(train)
-        rows.append(("training plays", energy_distance(observed_transitions(shard.x, shard.mask), target)))
+        rows.append(("training plays", distances(shard.x, shard.mask, target)))
         x, mask = shuffled(shard, torch.Generator().manual_seed(seed))
-        rows.append(("training plays, beats shuffled", energy_distance(observed_transitions(x, mask), target)))
+        rows.append(("training plays, beats shuffled", distances(x, mask, target)))
     return rows

@@ -16,6 +16,11 @@ from .fileio import write_atomic
 
 FORMAT = "storydiff-checkpoint/1"
 
+# Inputs appended to a layer since the first release, each zero-initialised in a new network: an
+# older checkpoint gets zero weights for them and so loads as exactly the function it was trained as.
+# The stance read-out gained the pair's own noisy stance, then that stance's temporal context.
+GROWN_INPUTS = ("net.pair_out.0.weight",)
+
 
 def default_checkpoint() -> Path:
     """The checkpoint bundled with the package."""
@@ -68,6 +73,7 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> tup
         raise StorydiffError(f"{path}: corrupt checkpoint ({exc}); re-download or re-train it")
     model = Denoiser(config)
     expected = {k: v.shape for k, v in model.state_dict().items()}
+    state = _grow_inputs(state, expected)
     got = {k: v.shape for k, v in state.items()}
     if expected != got:
         diff = sorted(set(expected) ^ set(got)) or [k for k in expected if expected[k] != got[k]]
@@ -77,3 +83,13 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> tup
     model.load_state_dict(state)
     meta["hash"] = file_hash(path)
     return model.to(device).eval(), meta
+
+
+def _grow_inputs(state: dict[str, torch.Tensor], expected: dict[str, torch.Size]) -> dict[str, torch.Tensor]:
+    """Zero columns for the inputs `GROWN_INPUTS` gained since `state` was saved."""
+    out = dict(state)
+    for name in GROWN_INPUTS:
+        weight, shape = state.get(name), expected.get(name)
+        if weight is not None and shape is not None and weight.shape[0] == shape[0] and weight.shape[1] < shape[1]:
+            out[name] = torch.nn.functional.pad(weight, (0, shape[1] - weight.shape[1]))
+    return out

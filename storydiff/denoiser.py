@@ -13,7 +13,8 @@ Tokens: one per (character, beat), fed felt | shown | mood (47 values).
 Attention alternates across beats (within a character) and across characters
 (within a beat); in the latter, each pair's stance and static relation become a
 per-head attention bias, and stance is read out per ordered pair from both
-characters' tokens, their relation and the pair's own noisy stance.
+characters' tokens, their relation and the pair's own noisy stance at that beat,
+the beats either side and on average over the scene.
 """
 from __future__ import annotations
 
@@ -109,6 +110,25 @@ def pair_stance(x: torch.Tensor, c: int) -> torch.Tensor:
     return x[..., STANCE_START:STANCE_START + N_STANCE * c].reshape(b, c, t, c, N_STANCE)
 
 
+STANCE_CONTEXT = 4 * N_STANCE
+
+
+def stance_context(stance: torch.Tensor, beats: torch.Tensor) -> torch.Tensor:
+    """A pair's noisy stance `[b, i, j, t, 3]` with, per beat, its value at the beat before and after
+    and its mean over the scene's beats (`beats`: `[b, t]` 0/1): `[b, i, j, t, 12]`.
+
+    Stance moves slowly (volatility rows bound each step), so at high noise a pair's neighbouring
+    beats are the best evidence of its value; read per beat alone, the stance came out jumpier
+    than any volatility row allows.
+    """
+    live = beats[:, None, None, :, None].to(stance.dtype)
+    stance = stance * live
+    before = F.pad(stance[..., :-1, :], (0, 0, 1, 0))
+    after = F.pad(stance[..., 1:, :], (0, 0, 0, 1))
+    mean = stance.sum(-2, keepdim=True) / live.sum(-2, keepdim=True).clamp_min(1)
+    return torch.cat([stance, before, after, mean.expand_as(stance)], dim=-1)
+
+
 def fourier_noise_embedding(c_noise: torch.Tensor, width: int) -> torch.Tensor:
     """Sinusoidal embedding of the noise level (as in EDM's positional embedding)."""
     half = width // 2
@@ -138,9 +158,10 @@ class SceneTransformer(nn.Module):
         self.blocks = nn.ModuleList(Block(w, config.heads) for _ in range(config.depth))
         self.final = AdaLNZero(w)
         self.token_out = nn.Linear(w, TOKEN_FEATURES)
-        # Reads each ordered pair's own noisy stance too: without it a skip-connected (EDM, ε)
-        # parameterisation cannot tell the noise in a stance value from its signal.
-        self.pair_out = nn.Sequential(nn.Linear(2 * w + 2 * N_STANCE, w), nn.SiLU(), nn.Linear(w, N_STANCE))
+        # Reads each ordered pair's own noisy stance too (without it a skip-connected (EDM, ε)
+        # parameterisation cannot tell the noise in a stance value from its signal), and its
+        # temporal context: `stance_context`.
+        self.pair_out = nn.Sequential(nn.Linear(2 * w + N_STANCE + STANCE_CONTEXT, w), nn.SiLU(), nn.Linear(w, N_STANCE))
 
     def _condition(self, cond: SceneCondition, c_noise: torch.Tensor, shape: tuple[int, int, int, int]) -> torch.Tensor:
         """One conditioning vector per token: noise level + source + who the character is + what happens to them."""
@@ -182,20 +203,20 @@ class SceneTransformer(nn.Module):
             h = block(h, cvec, beat_bias, char_bias)
         x_out, _ = self.final(h, cvec)
         tokens = self.token_out(x_out)
-        stance = self._stance(h, cond.relations[:, :c, :c], stance_in.transpose(2, 3))
+        stance = self._stance(h, cond.relations[:, :c, :c], stance_context(stance_in.transpose(2, 3), cond.beats[:, :t]))
         stance = stance.permute(0, 1, 3, 2, 4).reshape(b, c, t, c * N_STANCE)
         pad = f - TOKEN_FEATURES - c * N_STANCE
         return torch.cat([tokens, stance, x.new_zeros(b, c, t, pad)], dim=-1)
 
     def _stance(self, h: torch.Tensor, relations: torch.Tensor, stance: torch.Tensor) -> torch.Tensor:
-        """`pair_out([h_i, h_j, relation_ij, stance_ij])` for every ordered pair, `[b, i, j, t, 3]`.
+        """`pair_out([h_i, h_j, relation_ij, context_ij])` for every ordered pair, `[b, i, j, t, 3]`.
 
-        `stance` is the scaled noisy input, `[b, i, j, t, 3]`. The first layer is linear in the
+        `stance` is `stance_context` of the scaled noisy input, `[b, i, j, t, 12]`. The first layer is linear in the
         concatenation, so it is applied to each token once and broadcast over pairs: the same
         function without a `[b, c, c, t, 2·width]` tensor.
         """
         first, activation, last = self.pair_out
-        w_i, w_j, w_rel, w_stance = first.weight.split([h.shape[-1], h.shape[-1], N_STANCE, N_STANCE], dim=1)
+        w_i, w_j, w_rel, w_stance = first.weight.split([h.shape[-1], h.shape[-1], N_STANCE, STANCE_CONTEXT], dim=1)
         own = F.linear(h, w_i, first.bias)[:, :, None]              # [b, i, 1, t, w]
         other = F.linear(h, w_j)[:, None]                           # [b, 1, j, t, w]
         relation = F.linear(relations, w_rel)[:, :, :, None]        # [b, i, j, 1, w]

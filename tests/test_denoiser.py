@@ -171,11 +171,45 @@ def test_corrupt_or_mismatched_checkpoints_give_one_clear_error(tmp_path):
         load_checkpoint(tmp_path / "missing.safetensors")
 
 
+def test_stance_context_reads_neighbouring_beats_and_the_scene_mean_of_live_beats_only():
+    from storydiff.denoiser import stance_context
+
+    stance = torch.tensor([1.0, 3.0, 5.0, 100.0])[None, None, None, :, None].expand(1, 1, 1, 4, 3)
+    live = torch.tensor([[1.0, 1.0, 1.0, 0.0]])  # the fourth beat is padding: its stance must not leak in
+    out = stance_context(stance, live)[0, 0, 0, :, 0::3]  # one stance value: own, before, after, mean
+    values = [1.0, 3.0, 5.0]
+    assert out[:3, 0].tolist() == values
+    assert out[:3, 1].tolist() == [0.0, 1.0, 3.0]
+    assert out[:3, 2].tolist() == [3.0, 5.0, 0.0]
+    assert torch.allclose(out[:3, 3], torch.full((3,), sum(values) / 3))
+
+
+def test_a_checkpoint_from_before_the_stance_context_loads_as_the_same_function(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from storydiff.checkpoint import load_checkpoint, save_checkpoint
+    from storydiff.denoiser import STANCE_CONTEXT
+
+    torch.manual_seed(0)
+    model = Denoiser(DenoiserConfig(width=32, depth=1, heads=2)).eval()
+    first = model.net.pair_out[0]
+    with torch.no_grad():
+        first.weight[:, -(STANCE_CONTEXT - 3):] = 0  # an older network had the pair's own stance only
+    path = save_checkpoint(model, tmp_path / "old.safetensors")
+    state = load_file(str(path))
+    state["net.pair_out.0.weight"] = state["net.pair_out.0.weight"][:, : 2 * 32 + 6].contiguous()
+    save_file(state, str(path))
+    loaded, _ = load_checkpoint(path)
+    x, sigma, cond = torch.randn(2, C, T, 47 + 3 * 16), torch.tensor([0.5, 2.0]), tiny_condition(2)
+    with torch.no_grad():
+        assert torch.equal(loaded(x, sigma, cond), model(x, sigma, cond))
+
+
 def test_stance_readout_is_the_pair_mlp_on_concatenated_features():
     torch.manual_seed(0)
     net = Denoiser(DenoiserConfig(width=32, depth=1, heads=2)).net
     b, c, t = 2, 3, 4
-    h, relations, stance = torch.randn(b, c, t, 32), torch.randn(b, c, c, 3), torch.randn(b, c, c, t, 3)
+    h, relations, stance = torch.randn(b, c, t, 32), torch.randn(b, c, c, 3), torch.randn(b, c, c, t, 12)
     hi = h[:, :, None].expand(b, c, c, t, 32)
     hj = h[:, None].expand(b, c, c, t, 32)
     rel = relations[:, :, :, None].expand(b, c, c, t, 3)
