@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from storydiff.layout import MOOD
+from storydiff.layout import MOOD, STANCE_START
 from storydiff.models import Cast, Situation
 from storydiff.simulator import feasible, generate_scene, simulate
+from storydiff.vocab import STANCE
 
 HELD_OUT_SEED = 987_654  # never used for a training corpus
 RESIMULATION_SEED = 55  # fresh simulator noise for the same held-out situations
@@ -37,3 +38,12 @@ def changes(x: torch.Tensor, characters: int, beats: int) -> torch.Tensor:
     shuffling the beats destroys while it keeps every beat's levels (and so most of `transitions`)."""
     tokens = x[:characters, :beats, : MOOD.stop]
     return (tokens[:, 1:] - tokens[:, :-1]).reshape(-1, MOOD.stop)
+
+
+def stance_transitions(x: torch.Tensor, characters: int, beats: int) -> torch.Tensor:
+    """`[C, T, F]` → `[C·(C−1)·(T−1), 6]`: each ordered pair's liking, dominance, trust at b and b+1."""
+    n = len(STANCE)
+    stance = x[:characters, :beats, STANCE_START:STANCE_START + n * characters].reshape(characters, beats, characters, n)
+    others = ~torch.eye(characters, dtype=torch.bool)
+    pairs = stance.permute(0, 2, 1, 3)[others]  # [pairs, T, 3]
+    return torch.cat([pairs[:, :-1], pairs[:, 1:]], dim=-1).reshape(-1, 2 * n)

@@ -1,9 +1,10 @@
 """How plausible are sampled scenes? Energy distance to held-out simulator scenes (DESIGN §5).
 
 For held-out simulated situations (seeds the training corpus never used), sample one
-scene per situation and compare it with the held-out scenes on two features, per character:
+scene per situation and compare it with the held-out scenes on three features: per character,
 *transitions* (felt | shown | mood at beat b and b+1, 94 numbers) and *changes* (the same
-47 values at b+1 minus at b). Shuffling a scene's beats keeps every beat's levels, and
+47 values at b+1 minus at b); per ordered pair, *stance* (liking, dominance, trust at b and
+b+1). Shuffling a scene's beats keeps every beat's levels, and
 levels make up most of a transition, so only the changes show whether a prior has an arc.
 Reference points, in the same run: the same held-out situations simulated again with fresh
 noise (what a prior that had learnt the simulator's conditional distribution would reach),
@@ -24,7 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from heldout import changes, held_out_scene, resimulated_scene, transitions
+from heldout import changes, held_out_scene, resimulated_scene, stance_transitions, transitions
 from text_quality import text_rows
 
 from storydiff.engine import Engine
@@ -85,11 +86,12 @@ def main() -> None:
               f"(fraction < 1/3: {float((memo < 1 / 3).double().mean()):.3f})")
     print(f"checkpoint {engine.checkpoint} · {args.sampler} {args.steps} steps · {args.n} held-out situations "
           f"· {time.perf_counter() - began:.0f} s")
-    print(f"{'energy distance to held-out scenes':34s} {'transitions':>12s} {'changes':>9s}")
-    targets = {f: features(held, f) for f in (transitions, changes)}
+    print(f"{'energy distance to held-out scenes':34s} {'transitions':>12s} {'changes':>9s} {'stance':>9s}")
+    kinds = (transitions, changes, stance_transitions)
+    targets = [features(held, f) for f in kinds]
     for name, scenes in rows:
-        print(f"{name:34s} {energy_distance(features(scenes, transitions), targets[transitions]):12.4f} "
-              f"{energy_distance(features(scenes, changes), targets[changes]):9.4f}")
+        figures = [energy_distance(features(scenes, f), target) for f, target in zip(kinds, targets, strict=True)]
+        print(f"{name:34s} {figures[0]:12.4f} {figures[1]:9.4f} {figures[2]:9.4f}")
     if args.text_heldout:
         print(f"{'held-out plays, observed beats':34s} {'transitions':>12s} {'changes':>9s}")
         for name, (t, c) in text_rows(engine, args.text_heldout, args.text_train, args.sampler, args.steps):

@@ -15,7 +15,11 @@ from .models import Cast, Situation
 from .vocab import HOFSTEDE, STANCE
 
 EMBED_DIM = 384  # all-MiniLM-L6-v2
-EVENT_FEATURES = ("desirability", "praiseworthiness", "appealingness", "likelihood", "prospective", "present")
+# Per character and beat. Whose act it was is OCC's attribution branch (Ortony, Clore & Collins 1988):
+# a blameworthy act of one's own raises shame and remorse, another's raises reproach and anger (and
+# moves one's stance toward them), so the same praiseworthiness means different emotions without it.
+EVENT_FEATURES = ("desirability", "praiseworthiness", "appealingness", "likelihood", "prospective", "present",
+                  "own-act", "others-act")
 
 Embedder = Callable[[list[str]], torch.Tensor]
 
@@ -28,7 +32,7 @@ class SceneCondition:
     culture: torch.Tensor         # [C, 6] Hofstede / 100
     description: torch.Tensor     # [C, 384] MiniLM embedding of the description
     relations: torch.Tensor       # [C, C, 3] static liking, dominance, trust toward each other
-    events: torch.Tensor          # [C, T, 6] appraisal of the beat's events by each character
+    events: torch.Tensor          # [C, T, 8] appraisal of the beat's events by each character (EVENT_FEATURES)
     publicness: torch.Tensor      # [1]
     trait_mask: torch.Tensor      # [C]
     culture_mask: torch.Tensor    # [C]
@@ -105,6 +109,8 @@ def condition_from(cast: Cast, situation: Situation, embed: Embedder | None = No
                 events[k, b] += torch.tensor([
                     ap.desirability, ap.praiseworthiness or 0.0, ap.appealingness or 0.0, ap.likelihood,
                     1.0 if ev.status == "prospective" else 0.0, 1.0,
+                    1.0 if ev.agent == ap.character else 0.0,
+                    1.0 if ev.agent is not None and ev.agent != ap.character else 0.0,
                 ])
     texts = [c.description or c.name for c in chars]
     if embed is not None:

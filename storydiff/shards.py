@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .conditioning import SceneCondition
+from .conditioning import EVENT_FEATURES, SceneCondition
 from .errors import StorydiffError
 
 
@@ -47,8 +47,24 @@ def load_shard(path: Path | str) -> Shard:
     if missing:
         raise StorydiffError(f"{path}: not a corpus shard (no {missing[0]!r} tensor); pass a folder written by "
                              "`storydiff corpus` or one of its .safetensors files")
+    t["cond.events"] = _upgrade_events(path, t["cond.events"], t["cond.event_mask"])
     cond = SceneCondition(**{f.name: t[f"cond.{f.name}"].float() for f in fields(SceneCondition)})
     return Shard(t["x"].float(), t["mask"].bool(), cond)
+
+
+def _upgrade_events(path: Path | str, events: torch.Tensor, event_mask: torch.Tensor) -> torch.Tensor:
+    """Events of a shard written before whose act an event was became a feature (`EVENT_FEATURES`).
+
+    Real-text windows have no events, so zeros are exact for them; simulated scenes had events
+    whose agents the shard did not keep, so those must be generated again.
+    """
+    missing = len(EVENT_FEATURES) - events.shape[-1]
+    if missing <= 0:
+        return events
+    if bool(event_mask.any()):
+        raise StorydiffError(f"{path}: written by an earlier storydiff ({events.shape[-1]} event features, "
+                             f"this one reads {len(EVENT_FEATURES)}); generate it again with `storydiff corpus`")
+    return torch.nn.functional.pad(events, (0, missing))
 
 
 def _infer_from_text(t: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from storydiff.affect import EMOTION_FAMILY, NEUTRALISE_EPSILON
-from storydiff.conditioning import condition_from
+from storydiff.conditioning import EVENT_FEATURES, condition_from
 from storydiff.constraints import compile_constraints
 from storydiff.corpus import (
     MANIFEST,
@@ -214,3 +214,39 @@ def test_shards_written_before_the_source_flag_get_it_inferred(tmp_path: Path) -
     del tensors["cond.from_text"]
     save_file(tensors, str(path))
     assert load_shard(path).cond.from_text.flatten().tolist() == [0.0, 1.0]
+
+
+def test_shards_written_before_the_agent_features_pad_real_text_and_refuse_simulated_scenes(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from storydiff.errors import StorydiffError
+    from storydiff.shards import load_shard
+
+    write_corpus(2, tmp_path, seed=4, shard_size=2)
+    path = tmp_path / "shard-00000.safetensors"
+    tensors = load_file(str(path))
+    tensors["cond.events"] = tensors["cond.events"][..., :6].contiguous()
+    save_file(tensors, str(path))
+    with pytest.raises(StorydiffError, match="generate it again with `storydiff corpus`"):
+        load_shard(path)
+    tensors["cond.event_mask"][:] = 0  # real text: no events, so the new features are known to be 0
+    tensors["cond.events"][:] = 0
+    save_file(tensors, str(path))
+    events = load_shard(path).cond.events
+    assert events.shape[-1] == len(EVENT_FEATURES) and not events.any()
+
+
+def test_conditioning_says_whose_act_an_event_was() -> None:
+    ids = ["a", "b", "c"]
+    cast = Cast(characters={i: Character(id=i, name=i.upper(), personality=Personality()) for i in ids})
+    act = Event(id="e1", beat=2, agent="a", target="b", appraisals=[
+        Appraisal(character="a", desirability=0.2, praiseworthiness=-0.5),
+        Appraisal(character="b", desirability=-0.6, praiseworthiness=-0.5)])
+    storm = Event(id="e2", beat=3, appraisals=[Appraisal(character="c", desirability=-0.4)])
+    situation = Situation(id="s", cast=ids, beats=4, events=[act, storm])
+    events = condition_from(cast, situation).events
+    own, others = EVENT_FEATURES.index("own-act"), EVENT_FEATURES.index("others-act")
+    assert events[0, 1, own] == 1 and events[0, 1, others] == 0  # a did it: shame, not reproach
+    assert events[1, 1, own] == 0 and events[1, 1, others] == 1  # b suffered it: reproach, anger
+    assert events[2, 2, own] == 0 and events[2, 2, others] == 0  # a storm is nobody's act
+    assert events[2, 2, EVENT_FEATURES.index("present")] == 1
