@@ -11,15 +11,18 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
-from .models import Cast, Situation
+from .models import Appraisal, Cast, Event, Situation
 from .vocab import HOFSTEDE, STANCE
 
 EMBED_DIM = 384  # all-MiniLM-L6-v2
 # Per character and beat. Whose act it was is OCC's attribution branch (Ortony, Clore & Collins 1988):
 # a blameworthy act of one's own raises shame and remorse, another's raises reproach and anger (and
-# moves one's stance toward them), so the same praiseworthiness means different emotions without it.
+# moves one's stance toward them). The last three are OCC's branches as separate inputs, each the
+# variable that drives one emotion pair (pride/shame, admiration/reproach, hope/fear): a product of
+# a variable and a flag is what a linear input layer cannot form, and rare branches were not learnt.
 EVENT_FEATURES = ("desirability", "praiseworthiness", "appealingness", "likelihood", "prospective", "present",
-                  "own-act", "others-act")
+                  "own-act", "others-act", "praiseworthiness-own-act", "praiseworthiness-others-act",
+                  "desirability-prospective")
 
 Embedder = Callable[[list[str]], torch.Tensor]
 
@@ -32,7 +35,7 @@ class SceneCondition:
     culture: torch.Tensor         # [C, 6] Hofstede / 100
     description: torch.Tensor     # [C, 384] MiniLM embedding of the description
     relations: torch.Tensor       # [C, C, 3] static liking, dominance, trust toward each other
-    events: torch.Tensor          # [C, T, 8] appraisal of the beat's events by each character (EVENT_FEATURES)
+    events: torch.Tensor          # [C, T, 11] appraisal of the beat's events by each character (EVENT_FEATURES)
     publicness: torch.Tensor      # [1]
     trait_mask: torch.Tensor      # [C]
     culture_mask: torch.Tensor    # [C]
@@ -81,6 +84,16 @@ def _pad(t: torch.Tensor, name: str, characters: int, beats: int) -> torch.Tenso
     return out
 
 
+def _appraisal_features(event: Event, appraisal: Appraisal) -> list[float]:
+    """One appraisal as `EVENT_FEATURES`."""
+    prospective = 1.0 if event.status == "prospective" else 0.0
+    own = 1.0 if event.agent == appraisal.character else 0.0
+    others = 1.0 if event.agent is not None and event.agent != appraisal.character else 0.0
+    praise = appraisal.praiseworthiness or 0.0
+    return [appraisal.desirability, praise, appraisal.appealingness or 0.0, appraisal.likelihood, prospective, 1.0,
+            own, others, own * praise, others * praise, prospective * appraisal.desirability]
+
+
 def condition_from(cast: Cast, situation: Situation, embed: Embedder | None = None) -> SceneCondition:
     """Conditioning tensors for a situation's cast, in the situation's cast order."""
     ids = situation.cast
@@ -106,12 +119,7 @@ def condition_from(cast: Cast, situation: Situation, embed: Embedder | None = No
         for ap in ev.appraisals:
             if ap.character in ids and 0 <= b < T:
                 k = ids.index(ap.character)
-                events[k, b] += torch.tensor([
-                    ap.desirability, ap.praiseworthiness or 0.0, ap.appealingness or 0.0, ap.likelihood,
-                    1.0 if ev.status == "prospective" else 0.0, 1.0,
-                    1.0 if ev.agent == ap.character else 0.0,
-                    1.0 if ev.agent is not None and ev.agent != ap.character else 0.0,
-                ])
+                events[k, b] += torch.tensor(_appraisal_features(ev, ap))
     texts = [c.description or c.name for c in chars]
     if embed is not None:
         description, description_mask = embed(texts).float().reshape(C, EMBED_DIM), torch.ones(C)

@@ -225,7 +225,7 @@ def test_shards_written_before_the_agent_features_pad_real_text_and_refuse_simul
     write_corpus(2, tmp_path, seed=4, shard_size=2)
     path = tmp_path / "shard-00000.safetensors"
     tensors = load_file(str(path))
-    tensors["cond.events"] = tensors["cond.events"][..., :6].contiguous()
+    tensors["cond.events"] = tensors["cond.events"][..., :6].contiguous()  # the first release's six
     save_file(tensors, str(path))
     with pytest.raises(StorydiffError, match="generate it again with `storydiff corpus`"):
         load_shard(path)
@@ -242,7 +242,7 @@ def test_conditioning_says_whose_act_an_event_was() -> None:
     act = Event(id="e1", beat=2, agent="a", target="b", appraisals=[
         Appraisal(character="a", desirability=0.2, praiseworthiness=-0.5),
         Appraisal(character="b", desirability=-0.6, praiseworthiness=-0.5)])
-    storm = Event(id="e2", beat=3, appraisals=[Appraisal(character="c", desirability=-0.4)])
+    storm = Event(id="e2", beat=3, status="prospective", appraisals=[Appraisal(character="c", desirability=-0.4)])
     situation = Situation(id="s", cast=ids, beats=4, events=[act, storm])
     events = condition_from(cast, situation).events
     own, others = EVENT_FEATURES.index("own-act"), EVENT_FEATURES.index("others-act")
@@ -250,3 +250,11 @@ def test_conditioning_says_whose_act_an_event_was() -> None:
     assert events[1, 1, own] == 0 and events[1, 1, others] == 1  # b suffered it: reproach, anger
     assert events[2, 2, own] == 0 and events[2, 2, others] == 0  # a storm is nobody's act
     assert events[2, 2, EVENT_FEATURES.index("present")] == 1
+    branch = {name: EVENT_FEATURES.index(name) for name in
+              ("praiseworthiness-own-act", "praiseworthiness-others-act", "desirability-prospective")}
+    assert events[0, 1, branch["praiseworthiness-own-act"]] == -0.5  # shame's driver
+    assert events[0, 1, branch["praiseworthiness-others-act"]] == 0
+    assert events[1, 1, branch["praiseworthiness-others-act"]] == -0.5  # reproach's driver
+    assert events[1, 1, branch["praiseworthiness-own-act"]] == 0
+    assert events[2, 2, branch["desirability-prospective"]] == -0.4  # a storm that may break: fear's driver
+    assert events[:2, ..., branch["desirability-prospective"]].eq(0).all()  # the act has happened
