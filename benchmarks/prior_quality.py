@@ -4,9 +4,8 @@ For held-out simulated situations (seeds the training corpus never used), sample
 scene per situation and compare it with the held-out scenes on three features: per character,
 *transitions* (felt | shown | mood at beat b and b+1, 94 numbers) and *changes* (the same
 47 values at b+1 minus at b); per ordered pair, *stance* (liking, dominance, trust at b and
-b+1). Shuffling a scene's beats keeps every beat's levels, and
-levels make up most of a transition, so only the changes show whether a prior has an arc.
-Reference points, in the same run: the same held-out situations simulated again with fresh
+b+1). Shuffling a scene's beats keeps every beat's levels, and levels make up most of a
+transition, so only the changes show whether a prior has an arc. Reference points, in the same run: the same held-out situations simulated again with fresh
 noise (what a prior that had learnt the simulator's conditional distribution would reach),
 the training corpus's own distance to the held-out set (scenes of other situations), and the
 same training scenes with their beats shuffled (a prior with no sense of time). Also: how
@@ -42,7 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--n", type=int, default=64, help="held-out situations")
-    parser.add_argument("--corpus", default=None, help="training corpus folder (for the floor and memorisation)")
+    parser.add_argument("--corpus", default=None, help="training corpus folder (for the training-data rows and memorisation)")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--sampler", default="heun")
     parser.add_argument("--device", default="cpu")
