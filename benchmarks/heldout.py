@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from storydiff.layout import MOOD, STANCE_START
+from storydiff.denoiser import pair_stance
+from storydiff.layout import MOOD
 from storydiff.models import Cast, Situation
 from storydiff.simulator import feasible, generate_scene, simulate
-from storydiff.vocab import STANCE
 
 HELD_OUT_SEED = 987_654  # never used for a training corpus
 RESIMULATION_SEED = 55  # fresh simulator noise for the same held-out situations
@@ -42,8 +42,7 @@ def changes(x: torch.Tensor, characters: int, beats: int) -> torch.Tensor:
 
 def stance_transitions(x: torch.Tensor, characters: int, beats: int) -> torch.Tensor:
     """`[C, T, F]` → `[C·(C−1)·(T−1), 6]`: each ordered pair's liking, dominance, trust at b and b+1."""
-    n = len(STANCE)
-    stance = x[:characters, :beats, STANCE_START:STANCE_START + n * characters].reshape(characters, beats, characters, n)
+    stance = pair_stance(x[None, :characters, :beats], characters)[0]  # [i, T, j, 3]
     others = ~torch.eye(characters, dtype=torch.bool)
     pairs = stance.permute(0, 2, 1, 3)[others]  # [pairs, T, 3]
-    return torch.cat([pairs[:, :-1], pairs[:, 1:]], dim=-1).reshape(-1, 2 * n)
+    return torch.cat([pairs[:, :-1], pairs[:, 1:]], dim=-1).reshape(-1, 2 * pairs.shape[-1])

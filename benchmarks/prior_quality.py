@@ -1,15 +1,17 @@
 """How plausible are sampled scenes? Energy distance to held-out simulator scenes (DESIGN §5).
 
 For held-out simulated situations (seeds the training corpus never used), sample one
-scene per situation and compare it with the held-out scenes on three features: per character,
-*transitions* (felt | shown | mood at beat b and b+1, 94 numbers) and *changes* (the same
-47 values at b+1 minus at b); per ordered pair, *stance* (liking, dominance, trust at b and
-b+1). Shuffling a scene's beats keeps every beat's levels, and levels make up most of a
-transition, so only the changes show whether a prior has an arc. Reference points, in the same run: the same held-out situations simulated again with fresh
-noise (what a prior that had learnt the simulator's conditional distribution would reach),
-the training corpus's own distance to the held-out set (scenes of other situations), and the
-same training scenes with their beats shuffled (a prior with no sense of time). Also: how
-often an unprojected sample breaks a hard constraint, and nearest-neighbour memorisation.
+scene per situation and compare it with the held-out scenes on three features: per
+character, *transitions* (felt | shown | mood at beat b and b+1, 94 numbers) and *changes*
+(the same 47 values at b+1 minus at b); per ordered pair, *stance* (liking, dominance,
+trust at b and b+1). Shuffling a scene's beats keeps every beat's levels, and levels make
+up most of a transition, so only the changes show whether a prior has an arc.
+Reference points, in the same run: the same held-out situations simulated again with
+fresh noise (what a prior that had learnt the simulator's conditional distribution would
+reach), the training corpus's own distance to the held-out set (scenes of other
+situations), and the same training scenes with their beats shuffled (a prior with no
+sense of time). Also: how often an unprojected sample breaks a hard constraint, and
+nearest-neighbour memorisation.
 With `--text-heldout` (and `--text-train`), the same comparison on held-out real plays
 (`text_quality.py`).
 

@@ -2,18 +2,18 @@
 
 Real text observes only the shown emotions of a character at a beat where they speak, so
 the comparison is on *observed transitions*: a character's shown block at beat b and b+1
-where they speak in both (44 numbers), and on the *changes* between the two (22). For every held-out window the prior samples a
-scene under that window's condition (its cast size and length; no traits, cultures or
-events — the null condition real text trains with; `from_text` = 1), unprojected (a play
-has no character files), and its transitions are read at the same positions. A text
-scene's state is what a reader observes — the shown block of whoever speaks at each beat —
-so sampling noises and denoises exactly those variables, as training does (its loss and
-its noise cover the observed variables only), the way the engine samples a situation's
-real variables and leaves padding at zero. Sampling every variable instead feeds the
-network noise where training never put any (felt, mood and stance of a play), and the
-prior's real-play distance is then 2-20× worse. Reference points, in the same
-run: the training plays' own distance to the held-out plays (the floor) and the training
-plays with their beats shuffled (no sense of time).
+where they speak in both (44 numbers), and on the *changes* between the two (22). For
+every held-out window the prior samples a scene under that window's condition (its cast
+size and length; no traits, cultures or events — the null condition real text trains with;
+`from_text` = 1), unprojected (a play has no character files), and its transitions are
+read at the same positions. A text scene's state is what a reader observes — the shown
+block of whoever speaks at each beat — so sampling noises and denoises exactly those
+variables, as training does (its loss and its noise cover the observed variables only),
+the way the engine samples a situation's real variables and leaves padding at zero.
+Sampling every variable instead feeds the network noise where training never put any
+(felt, mood and stance of a play), and the prior's real-play distance is then 2-20× worse.
+Reference points, in the same run: the training plays' own distance to the held-out plays
+(the floor) and the training plays with their beats shuffled (no sense of time).
 
 Shards come from `storydiff.text.text_corpus` + `stack_corpus` on `shakespeare_split`.
 """

@@ -211,9 +211,9 @@ class SceneTransformer(nn.Module):
     def _stance(self, h: torch.Tensor, relations: torch.Tensor, stance: torch.Tensor) -> torch.Tensor:
         """`pair_out([h_i, h_j, relation_ij, context_ij])` for every ordered pair, `[b, i, j, t, 3]`.
 
-        `stance` is `stance_context` of the scaled noisy input, `[b, i, j, t, 12]`. The first layer is linear in the
-        concatenation, so it is applied to each token once and broadcast over pairs: the same
-        function without a `[b, c, c, t, 2·width]` tensor.
+        `stance` is `stance_context` of the scaled noisy input, `[b, i, j, t, 12]`. The first
+        layer is linear in the concatenation, so it is applied to each token once and broadcast
+        over pairs: the same function without a `[b, c, c, t, 2·width]` tensor.
         """
         first, activation, last = self.pair_out
         w_i, w_j, w_rel, w_stance = first.weight.split([h.shape[-1], h.shape[-1], N_STANCE, STANCE_CONTEXT], dim=1)
