@@ -37,7 +37,7 @@ import torch
 from pydantic import BaseModel, Field
 
 from . import __version__
-from .conditioning import SceneCondition, condition_from
+from .conditioning import SceneCondition
 from .errors import StorydiffError
 from .fileio import write_atomic
 from .layout import FELT, MOOD, SHOWN, StateLayout, parse_variable
@@ -520,7 +520,7 @@ class Agent:
             _TEMPLATES.move_to_end(key)
             return _TEMPLATES[key]
         situation = self.situation.model_copy(update={"beats": length, "events": evs, "pins": pns})
-        template = _Template(window, condition_from(self.cast, situation, embed=None), self._mask(length),
+        template = _Template(window, self.engine.condition(self.cast, situation), self._mask(length),
                              len(self.situation.cast), length, beat - start)
         _TEMPLATES[key] = template  # holds `window`, so its id stays unique while the entry lives
         if len(_TEMPLATES) > _CACHE_SIZE:

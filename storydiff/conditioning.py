@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
-from .models import Appraisal, Cast, Event, Situation
+from .models import Appraisal, Cast, Character, Event, Situation
 from .vocab import HOFSTEDE, STANCE
 
 EMBED_DIM = 384  # all-MiniLM-L6-v2
@@ -94,6 +94,16 @@ def _appraisal_features(event: Event, appraisal: Appraisal) -> list[float]:
             own, others, own * praise, others * praise, prospective * appraisal.desirability]
 
 
+def _descriptions(chars: list[Character], embed: Embedder | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """`[C, 384]` embeddings of the characters' written descriptions and `[C]` 1 where there is one."""
+    out, mask = torch.zeros(len(chars), EMBED_DIM), torch.zeros(len(chars))
+    written = [k for k, c in enumerate(chars) if c.description.strip()]
+    if embed is not None and written:
+        out[written] = embed([chars[k].description.strip() for k in written]).float().reshape(len(written), EMBED_DIM)
+        mask[written] = 1.0
+    return out, mask
+
+
 def condition_from(cast: Cast, situation: Situation, embed: Embedder | None = None) -> SceneCondition:
     """Conditioning tensors for a situation's cast, in the situation's cast order."""
     ids = situation.cast
@@ -120,14 +130,13 @@ def condition_from(cast: Cast, situation: Situation, embed: Embedder | None = No
             if ap.character in ids and 0 <= b < T:
                 k = ids.index(ap.character)
                 events[k, b] += torch.tensor(_appraisal_features(ev, ap))
-    texts = [c.description or c.name for c in chars]
-    if embed is not None:
-        description, description_mask = embed(texts).float().reshape(C, EMBED_DIM), torch.ones(C)
-    else:
-        description, description_mask = torch.zeros(C, EMBED_DIM), torch.zeros(C)
+    description, description_mask = _descriptions(chars, embed)
+    # Traits the author did not write are unknown, not average: the network then reads the
+    # description instead (it is trained with traits and descriptions dropped one at a time).
+    trait_mask = torch.tensor([1.0 if "personality" in c.model_fields_set else 0.0 for c in chars])
     return SceneCondition(
         traits=traits, culture=culture, description=description, relations=relations, events=events,
         publicness=torch.tensor([situation.publicness], dtype=torch.float32),
-        trait_mask=torch.ones(C), culture_mask=culture_mask, description_mask=description_mask,
+        trait_mask=trait_mask, culture_mask=culture_mask, description_mask=description_mask,
         event_mask=torch.ones(1), characters=torch.ones(C), beats=torch.ones(T), from_text=torch.zeros(1),
     )

@@ -26,6 +26,7 @@ import torch
 
 from . import __version__
 from .conditioning import SceneCondition, condition_from
+from .embedding import embed
 from .layout import DEFAULT_MAX_CHARACTERS, n_features
 from .shards import Shard, load_shard, save_shard
 from .simulator import (
@@ -90,7 +91,7 @@ def write_shard(path: Path, seed: int, start: int, count: int, config: Simulator
             C, T = scene.shape[:2]
             x[k, :C, :T] = scene
             mask[k, :C, :T] = layout_for(situation).mask()
-            conditions.append(condition_from(cast, situation))
+            conditions.append(condition_from(cast, situation, embed))
     partial = path.with_name(path.name + ".partial")
     save_shard(partial, x, mask, SceneCondition.stack(conditions, slots, beats))
     os.replace(partial, path)

@@ -19,7 +19,7 @@ the beats either side and on average over the scene.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 import torch
@@ -47,6 +47,9 @@ class DenoiserConfig:
     p_mean: float = -1.2
     p_std: float = 1.2
     parameterisation: Literal["x", "eps", "edm"] = "edm"
+    # Whether the description input was trained (on described characters); a sampler embeds
+    # descriptions only for a network that reads them.
+    reads_descriptions: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -230,6 +233,16 @@ class Denoiser(nn.Module):
         super().__init__()
         self.config = config
         self.net = SceneTransformer(config)
+
+    def start_reading_descriptions(self) -> None:
+        """Zero the description input's weights and mark it read, before training on described characters.
+
+        An input the network was never trained on holds its random initial weights; zeroed,
+        the network starts from exactly the function it was and learns the input from there.
+        """
+        with torch.no_grad():
+            self.net.character_in.weight[:, -EMBED_DIM:] = 0
+        self.config = replace(self.config, reads_descriptions=True)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: SceneCondition) -> torch.Tensor:
         sd = self.config.sigma_data

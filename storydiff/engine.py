@@ -12,6 +12,7 @@ from . import __version__
 from .checkpoint import default_checkpoint, load_checkpoint
 from .conditioning import SceneCondition, condition_from
 from .denoiser import Denoiser
+from .embedding import embed_cached
 from .errors import StorydiffError
 from .layout import StateLayout
 from .models import Cast, Pin, Situation, Story
@@ -78,6 +79,10 @@ class Engine:
     def checkpoint(self) -> str:
         return self.meta.get("hash", "unknown")
 
+    def condition(self, cast: Cast, situation: Situation) -> SceneCondition:
+        """What the network is told about a scene; descriptions are embedded only for a network that reads them."""
+        return condition_from(cast, situation, embed_cached if self.model.config.reads_descriptions else None)
+
     def prepare(self, situation: Situation, *, cast: Cast | None = None, n: int = 1, seed: int = 0,
                 steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, guidance: float = 1.0,
                 project: bool = True, pins: tuple[Pin, ...] | list[Pin] = (),
@@ -95,8 +100,7 @@ class Engine:
         _check_feasible(cast, situation, previous)
         layout = StateLayout(situation.cast, situation.beats, self.model.config.max_characters)
         polytope = compile_constraints(cast, situation, previous=previous)
-        cond = condition_from(cast, situation, embed=None)
-        condition = SceneCondition.stack([cond] * n, len(situation.cast), situation.beats).to(self.device)
+        condition = SceneCondition.stack([self.condition(cast, situation)] * n, len(situation.cast), situation.beats).to(self.device)
         cfg = self.model.config
         return Run(situation, cast, layout, polytope, condition, sigmas_for(sampler, steps, cfg.sigma_min, cfg.sigma_max),
                    sampler, steps, seed, guidance, project, n)

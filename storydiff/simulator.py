@@ -35,6 +35,7 @@ from .constraints import compile_constraints
 from .constraints.display import rules_for
 from .constraints.mood import baseline
 from .constraints.rows import SceneContext
+from .description import describe
 from .layout import FELT, MOOD, SHOWN, STANCE_START, StateLayout, n_features
 from .models import (
     Appraisal,
@@ -776,4 +777,15 @@ def generate_scene(rng: np.random.Generator,
     pins = random_pins(rng, situation, x, config.pin_p)
     if pins:
         situation = situation.model_copy(update={"pins": pins})
-    return cast, situation, feasible(cast, situation, x)
+    return described(cast, rng), situation, feasible(cast, situation, x)
+
+
+def described(cast: Cast, rng: np.random.Generator) -> Cast:
+    """The cast with a written description of each character (`description.describe`).
+
+    Drawn last, from a generator of its own, so the scenes of a seed are the ones they were
+    before characters were described.
+    """
+    words = np.random.default_rng(rng.integers(2**63))
+    characters = {cid: c.model_copy(update={"description": describe(words, c)}) for cid, c in cast.characters.items()}
+    return cast.model_copy(update={"characters": characters})

@@ -20,7 +20,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -34,12 +34,22 @@ from .shards import Shard, load_shard, shard_files
 MASK_FIELDS = ("trait_mask", "culture_mask", "description_mask", "event_mask")
 
 
-def drop_conditions(cond: SceneCondition, p: float, generator: torch.Generator) -> SceneCondition:
-    """Per scene, with probability p, the null condition (classifier-free guidance training)."""
-    keep = (torch.rand(cond.traits.shape[0], generator=generator) >= p).float().to(cond.traits.device)
+def drop_conditions(cond: SceneCondition, p: float, generator: torch.Generator,
+                    p_field: float = 0.0) -> SceneCondition:
+    """Per scene, with probability p, the null condition (classifier-free guidance training); then
+    per character, each with probability p_field, its traits or its description alone.
+
+    Writers describe some characters in words and others in numbers; dropping one at a time
+    teaches the network to read each without the other.
+    """
+    b, c = cond.traits.shape[:2]
+    device = cond.traits.device
+    keep = (torch.rand(b, generator=generator) >= p).float().to(device)
     changes = {name: getattr(cond, name) * keep.reshape(-1, *[1] * (getattr(cond, name).dim() - 1))
                for name in MASK_FIELDS}
-    return SceneCondition(**{**{f.name: getattr(cond, f.name) for f in fields(SceneCondition)}, **changes})
+    for name in ("trait_mask", "description_mask"):
+        changes[name] = changes[name] * (torch.rand(b, c, generator=generator) >= p_field).float().to(device)
+    return replace(cond, **changes)
 
 
 @dataclass
@@ -50,6 +60,7 @@ class TrainOptions:
     weight_decay: float = 0.01
     warmup: int = 100
     cond_dropout: float = 0.1
+    field_dropout: float = 0.25  # traits or description of one character, each alone
     ema: float = 0.999  # decay of the weight average the checkpoint holds; 0 keeps the raw weights
     seed: int = 0
     log_every: int = 100
@@ -130,7 +141,7 @@ class Trainer:
         shard = self.shards[k]
         index = torch.randint(len(shard), (min(self.opts.batch_size, len(shard)),), generator=self.generator)
         x, mask, cond = shard.batch(index, self.device)
-        cond = drop_conditions(cond, self.opts.cond_dropout, self.generator)
+        cond = drop_conditions(cond, self.opts.cond_dropout, self.generator, self.opts.field_dropout)
         for group in self.optimizer.param_groups:
             group["lr"] = _learning_rate(self.step, self.opts)
         noise_gen = torch.Generator(device=self.device).manual_seed(int(torch.randint(2**62, (1,), generator=self.generator)))
@@ -242,6 +253,8 @@ def make_trainer(data: list[Path | str], opts: TrainOptions, device: torch.devic
     else:
         torch.manual_seed(opts.seed)
         model = Denoiser(config or DenoiserConfig())
+    if not model.config.reads_descriptions and any(bool(s.cond.description_mask.any()) for s in shards):
+        model.start_reading_descriptions()
     trainer = Trainer(model, shards, opts, device, place)
     if resume is not None:
         trainer.load_state(torch.load(Path(resume).with_suffix(".train.pt"), weights_only=False))

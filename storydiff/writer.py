@@ -62,7 +62,8 @@ def _rules(root: etree._Element, model: Character | Culture) -> None:
 def _character(ch: Character) -> etree._Element:
     root = _root(ch, "character", culture=ch.culture)
     _named(root, ch)
-    _element(root, "personality", **ch.personality.model_dump())
+    if "personality" in ch.model_fields_set:  # unwritten traits stay unknown, not average
+        _element(root, "personality", **ch.personality.model_dump())
     if ch.mood is not None:
         _element(root, "mood", **ch.mood.model_dump())
     if ch.mood_dynamics is not None:

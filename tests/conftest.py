@@ -43,3 +43,12 @@ def engine(one_thread):
     import storydiff
 
     return storydiff.Engine.default(device="cpu")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def embedding_cache(tmp_path_factory):
+    """Description embeddings are cached in a scratch folder during tests, never in the user's home."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("STORYDIFF_CACHE", str(tmp_path_factory.mktemp("embedding-cache")))
+    yield
+    patch.undo()

@@ -19,6 +19,7 @@ from storydiff.corpus import (
     scene_rng,
     write_corpus,
 )
+from storydiff.embedding import embed
 from storydiff.layout import FELT, SHOWN, STANCE_START, StateLayout
 from storydiff.models import (
     Appraisal,
@@ -186,7 +187,9 @@ def test_corpus_streams_shard_by_shard_and_round_trips(tmp_path: Path) -> None:
     expected = condition_from(cast, situation)
     assert torch.equal(cond.events[1, :C, :T], expected.events)
     assert torch.equal(cond.relations[1, :C, :C], expected.relations)
-    assert cond.characters[1].sum() == C and cond.beats[1].sum() == T and cond.description_mask[1].sum() == 0
+    assert cond.characters[1].sum() == C and cond.beats[1].sum() == T and cond.description_mask[1].sum() == C
+    described = embed([cast[c].description for c in situation.cast])  # the real MiniLM model
+    assert torch.allclose(cond.description[1, :C], described, atol=1e-5) and not cond.description[1, C:].any()
     assert not cond.from_text.any()
 
     everything = load_corpus(tmp_path)
