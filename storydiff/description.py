@@ -4,7 +4,8 @@ A writer describes a character in words ("quick to laugh and quicker to promise"
 often than in Big Five numbers. The denoiser reads a MiniLM embedding of that description;
 to learn what the words mean it needs scenes whose characters are described, so the
 simulator writes a short description of each character from what drives its behaviour:
-its traits (in the adjectives personality psychology measures them with), its temperament
+its traits (in the adjectives and the sentences personality psychology measures them
+with, so that both a list of adjectives and a writer's prose are read), its temperament
 (its baseline mood) and the emotions it never or always feels. The words are drawn at
 random, with more extreme traits more likely to be mentioned and qualified more strongly,
 so a description is evidence about a character, as a writer's is, not a code for it.
@@ -32,6 +33,30 @@ MARKERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # trait: (low p
     "neuroticism": (("relaxed", "unenvious", "calm", "even-tempered"),
                     ("moody", "jealous", "envious", "temperamental", "touchy", "fretful")),
 }
+# Goldberg's 50 IPIP Big-Five factor markers (Goldberg 1992, Psychological Assessment 4(1): 26-42;
+# items from ipip.ori.org, public domain; Goldberg et al. 2006, J. Research in Personality 40: 84-96),
+# by factor and pole, in the third person: how writers say it in sentences rather than adjectives.
+ITEMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # trait: (low pole, high pole)
+    "openness": (("has difficulty understanding abstract ideas", "is not interested in abstract ideas",
+                  "does not have a good imagination"),
+                 ("has a vivid imagination", "has excellent ideas", "is quick to understand things",
+                  "spends time reflecting on things", "is full of ideas", "has a rich vocabulary")),
+    "conscientiousness": (("leaves their belongings around", "makes a mess of things",
+                           "often forgets to put things back in their proper place", "shirks their duties"),
+                          ("is always prepared", "pays attention to details", "gets chores done right away",
+                           "likes order", "follows a schedule", "is exacting in their work")),
+    "extraversion": (("doesn't talk a lot", "keeps in the background", "has little to say",
+                      "doesn't like to draw attention to themselves", "is quiet around strangers"),
+                     ("is the life of the party", "feels comfortable around people", "starts conversations",
+                      "talks to a lot of different people at parties", "doesn't mind being the centre of attention")),
+    "agreeableness": (("feels little concern for others", "insults people", "is not interested in other people's problems",
+                       "is not really interested in others"),
+                      ("is interested in people", "sympathises with others' feelings", "has a soft heart",
+                       "takes time out for others", "feels others' emotions", "makes people feel at ease")),
+    "neuroticism": (("is relaxed most of the time", "seldom feels blue"),
+                    ("gets stressed out easily", "worries about things", "is easily disturbed", "gets upset easily",
+                     "changes mood a lot", "has frequent mood swings", "gets irritated easily", "often feels blue")),
+}
 # Mehrabian (1996), "Pleasure-arousal-dominance: a general framework for describing and measuring
 # individual differences in temperament", Current Psychology 14(4): the octants of PAD temperament.
 TEMPERAMENT = {(1, 1, 1): "exuberant", (-1, -1, -1): "bored", (1, 1, -1): "dependent",
@@ -47,23 +72,28 @@ ALWAYS_PHRASES = {"fear": "a born worrier", "hope": "always hoping for something
 ROLES = ("net-mender", "harbour clerk", "skipper", "widow", "merchant", "schoolteacher", "priest",
          "soldier", "innkeeper", "doctor", "lawyer", "farmer", "cook", "student", "nurse", "pilot",
          "shopkeeper", "magistrate", "sailor", "painter", "carpenter", "banker", "fishwife", "clerk")
+ITEMS_P = 0.5  # a mentioned trait is a phrase (ITEMS) this often, else an adjective (MARKERS)
 MENTION_FROM = 0.1   # a trait this close to the midpoint (0.5) is never mentioned
 STRONG, MILD = 0.32, 0.2  # "very" beyond STRONG from the midpoint, "somewhat" within MILD
 TEMPERAMENT_FROM = 0.15  # a baseline mood this far from neutral on every axis gets its octant's name
 
 
-def _trait_words(rng: np.random.Generator, character: Character) -> list[str]:
-    """Adjectives for the traits far enough from the midpoint, drawn with probability growing with the distance."""
-    words = []
+def _trait_words(rng: np.random.Generator, character: Character) -> tuple[list[str], list[str]]:
+    """Adjectives and phrases for the traits far enough from the midpoint, each trait mentioned with
+    a probability growing with its distance, as an adjective or (ITEMS_P) as a phrase."""
+    words, phrases = [], []
     for trait in BIG_FIVE:
         offset = getattr(character.personality, trait) - 0.5
         if abs(offset) < MENTION_FROM or rng.random() > 2 * abs(offset) + 0.2:
             continue
-        adjective = str(rng.choice(MARKERS[trait][offset > 0]))
+        if rng.random() < ITEMS_P:
+            phrases.append(str(rng.choice(ITEMS[trait][offset > 0])))
+            continue
         qualifier = "very " if abs(offset) > STRONG else "somewhat " if abs(offset) < MILD else ""
-        words.append(qualifier + adjective)
+        words.append(qualifier + str(rng.choice(MARKERS[trait][offset > 0])))
     rng.shuffle(words)
-    return words
+    rng.shuffle(phrases)
+    return words, phrases
 
 
 def _temperament(character: Character) -> str | None:
@@ -89,9 +119,9 @@ def _join(words: list[str]) -> str:
 
 
 def describe(rng: np.random.Generator, character: Character) -> str:
-    """A one- or two-sentence description of a simulated character, e.g. "A shy, very fretful clerk of 34. A born worrier."."""
+    """A few sentences about a simulated character, e.g. "A clerk of 34: shy. Worries about things. A born worrier."."""
     role, age = str(rng.choice(ROLES)), int(rng.integers(18, 80))
-    words = _trait_words(rng, character)
+    words, phrases = _trait_words(rng, character)
     temperament = _temperament(character)
     if temperament and rng.random() < 0.6:
         words.append(f"{temperament} by temperament")
@@ -102,7 +132,11 @@ def describe(rng: np.random.Generator, character: Character) -> str:
         text = f"{opening}. {_join(words).capitalize()}."
     else:
         text = f"{opening}."
-    extra = _range_phrases(character)
-    if extra:
-        text += " " + "; ".join(extra).capitalize() + "."
+    for sentence in (phrases, _range_phrases(character)):
+        if sentence:
+            text += " " + _sentence(_join(sentence))
     return text
+
+
+def _sentence(clause: str) -> str:
+    return clause[0].upper() + clause[1:] + "."

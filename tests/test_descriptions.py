@@ -12,7 +12,7 @@ from test_denoiser import tiny_condition
 from storydiff import embedding
 from storydiff.conditioning import EMBED_DIM, condition_from
 from storydiff.denoiser import Denoiser, DenoiserConfig
-from storydiff.description import MARKERS, describe
+from storydiff.description import ITEMS, MARKERS, describe
 from storydiff.loader import read_model
 from storydiff.models import Cast, Character, Personality, Situation
 from storydiff.simulator import feasible, generate_scene, random_cast, random_situation, simulate
@@ -25,25 +25,26 @@ def _character(**traits: float) -> Character:
     return Character(id="c1", name="c1", personality=Personality(**traits))
 
 
-def _mentions(text: str, words: tuple[str, ...]) -> bool:
-    return any(w in text.lower().replace(".", " ").replace(",", " ").split() for w in words)
+def _mentions(text: str, trait: str, pole: int) -> bool:
+    """Whether `text` names the pole (0 low, 1 high) of a trait, by an adjective or an item phrase."""
+    words = text.lower().replace(".", " ").replace(",", " ").replace(":", " ").split()
+    return any(w in words for w in MARKERS[trait][pole]) or any(p in text.lower() for p in ITEMS[trait][pole])
 
 
 @pytest.mark.parametrize("trait", BIG_FIVE)
 def test_descriptions_name_the_pole_of_an_extreme_trait_and_never_the_other(trait):
     rng = np.random.default_rng(0)
-    low, high = MARKERS[trait]
-    for value, right, wrong in ((0.95, high, low), (0.05, low, high)):
+    for value, pole in ((0.95, 1), (0.05, 0)):
         texts = [describe(rng, _character(**{trait: value})) for _ in range(200)]
-        assert np.mean([_mentions(t, right) for t in texts]) > 0.8
-        assert not any(_mentions(t, wrong) for t in texts)
+        assert np.mean([_mentions(t, trait, pole) for t in texts]) > 0.8
+        assert 0.3 < np.mean([any(p in t.lower() for p in ITEMS[trait][pole]) for t in texts]) < 0.7  # phrases too
+        assert not any(_mentions(t, trait, 1 - pole) for t in texts)
 
 
 def test_an_average_character_gets_no_trait_words():
     rng = np.random.default_rng(1)
-    markers = tuple(w for poles in MARKERS.values() for pole in poles for w in pole)
     texts = [describe(rng, _character()) for _ in range(100)]
-    assert not any(_mentions(t, markers) for t in texts)
+    assert not any(_mentions(t, trait, pole) for t in texts for trait in BIG_FIVE for pole in (0, 1))
 
 
 def test_simulated_characters_are_described_without_changing_their_scenes():
