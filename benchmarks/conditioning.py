@@ -1,8 +1,8 @@
 """Does the prior use what it is told about the characters? Traits against written descriptions.
 
-For held-out simulated situations, sample one scene per situation, unprojected, under four
+For held-out simulated situations, sample one scene per situation, unprojected, under five
 conditions that differ only in what the network is told about each character: traits and
-description; the description alone (traits unknown, as for a character file with no
+description; the traits alone; the description alone (traits unknown, as for a character file with no
 `<personality>`); neither (traits and description unknown, events and relations kept); and
 the null condition (nothing). Who a character is shows in their levels over a scene (the
 neurotic stay distressed longer, the agreeable like more), so the figure is the squared
@@ -30,7 +30,7 @@ from storydiff.layout import MOOD
 def _told(cond: SceneCondition, what: str) -> SceneCondition:
     if what == "nothing (null condition)":
         return cond.null()
-    drop = {"description alone": ("trait_mask",),
+    drop = {"traits alone": ("description_mask",), "description alone": ("trait_mask",),
             "neither": ("trait_mask", "description_mask")}.get(what, ())
     return replace(cond, **{name: torch.zeros_like(getattr(cond, name)) for name in drop})
 
@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     engine = Engine.load(args.checkpoint, args.device) if args.checkpoint else Engine.default(args.device)
-    conditions = ("traits and description", "description alone", "neither", "nothing (null condition)")
+    conditions = ("traits and description", "traits alone", "description alone", "neither", "nothing (null condition)")
     errors: dict[str, list[torch.Tensor]] = {name: [] for name in ("same situation, simulated again", *conditions)}
     began = time.perf_counter()
     for k in range(args.n):

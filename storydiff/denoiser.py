@@ -150,7 +150,9 @@ class SceneTransformer(nn.Module):
         self.token_in = nn.Linear(TOKEN_FEATURES, w)
         self.beat_pos = nn.Embedding(config.max_beats, w)
         self.noise_mlp = nn.Sequential(nn.Linear(w, w), nn.SiLU(), nn.Linear(w, w))
-        self.character_in = nn.Linear(len(BIG_FIVE) + len(HOFSTEDE) + EMBED_DIM, w)
+        # Traits, culture and description, each times its mask, then the three masks: without the
+        # masks, unknown traits (zeros) would read as the lowest traits on every axis.
+        self.character_in = nn.Linear(len(BIG_FIVE) + len(HOFSTEDE) + EMBED_DIM + 3, w)
         self.null_character = nn.Parameter(torch.zeros(w))
         self.event_in = nn.Linear(len(EVENT_FEATURES), w)
         self.public_in = nn.Linear(1, w)
@@ -170,8 +172,9 @@ class SceneTransformer(nn.Module):
         """One conditioning vector per token: noise level + source + who the character is + what happens to them."""
         _, c, t, w = shape
         noise = self.noise_mlp(fourier_noise_embedding(c_noise, w))[:, None, None]
+        masks = torch.stack([cond.trait_mask, cond.culture_mask, cond.description_mask], dim=-1)
         traits = torch.cat([cond.traits * cond.trait_mask[..., None], cond.culture * cond.culture_mask[..., None],
-                            cond.description * cond.description_mask[..., None]], dim=-1)
+                            cond.description * cond.description_mask[..., None], masks], dim=-1)
         known = ((cond.trait_mask + cond.culture_mask + cond.description_mask) > 0).float()[..., None]
         who = known * self.character_in(traits) + (1 - known) * self.null_character
         events = self.event_in(cond.events[:, :c, :t]) * cond.event_mask[:, None, None]
@@ -241,7 +244,8 @@ class Denoiser(nn.Module):
         the network starts from exactly the function it was and learns the input from there.
         """
         with torch.no_grad():
-            self.net.character_in.weight[:, -EMBED_DIM:] = 0
+            start = len(BIG_FIVE) + len(HOFSTEDE)
+            self.net.character_in.weight[:, start:start + EMBED_DIM] = 0
         self.config = replace(self.config, reads_descriptions=True)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: SceneCondition) -> torch.Tensor:

@@ -98,6 +98,8 @@ def _write_cached(text: str, vector: torch.Tensor) -> None:
 
 def embed_cached(texts: list[str]) -> torch.Tensor:
     """`embed`, remembered per text in this process and on disk (`cache_dir`)."""
+    if not texts:
+        return torch.zeros(0, EMBED_DIM)
     for text in texts:
         if text not in _memory and (vector := _read_cached(text)) is not None:
             _memory[text] = vector
@@ -106,6 +108,4 @@ def embed_cached(texts: list[str]) -> torch.Tensor:
         for text, vector in zip(missing, embed(missing), strict=True):
             _memory[text] = vector.clone()
             _write_cached(text, _memory[text])
-    if not texts:
-        return torch.zeros(0, EMBED_DIM)
     return torch.stack([_memory[t] for t in texts])

@@ -196,10 +196,12 @@ def test_a_checkpoint_from_before_the_grown_inputs_loads_as_the_same_function(tm
     with torch.no_grad():
         first.weight[:, -(STANCE_CONTEXT - 3):] = 0  # an older network had the pair's own stance only
         model.net.event_in.weight[:, 6:] = 0  # ... and six event features, without whose act it was
+        model.net.character_in.weight[:, -3:] = 0  # ... and no masks among the character's inputs
     path = save_checkpoint(model, tmp_path / "old.safetensors")
     state = load_file(str(path))
     state["net.pair_out.0.weight"] = state["net.pair_out.0.weight"][:, : 2 * 32 + 6].contiguous()
     state["net.event_in.weight"] = state["net.event_in.weight"][:, :6].contiguous()
+    state["net.character_in.weight"] = state["net.character_in.weight"][:, :-3].contiguous()
     save_file(state, str(path))
     loaded, _ = load_checkpoint(path)
     x, sigma, cond = torch.randn(2, C, T, 47 + 3 * 16), torch.tensor([0.5, 2.0]), tiny_condition(2)

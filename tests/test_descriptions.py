@@ -14,7 +14,7 @@ from storydiff.conditioning import EMBED_DIM, condition_from
 from storydiff.denoiser import Denoiser, DenoiserConfig
 from storydiff.description import ITEMS, MARKERS, describe
 from storydiff.loader import read_model
-from storydiff.models import Cast, Character, Personality, Situation
+from storydiff.models import Appraisal, Cast, Character, Event, Personality, Situation
 from storydiff.simulator import feasible, generate_scene, random_cast, random_situation, simulate
 from storydiff.train import drop_conditions
 from storydiff.vocab import BIG_FIVE
@@ -130,3 +130,32 @@ def test_cached_embeddings_survive_the_process_and_a_damaged_entry_is_recomputed
     monkeypatch.setattr(embedding, "_memory", {})
     embedding.embed_cached(["quiet", "bold"])
     assert len(computed) == 2 and len(computed[1]) == 1
+
+
+def _sampled_levels(engine, texts: dict[str, str]) -> dict[str, tuple[float, float]]:
+    """Per described character (no traits written): mean felt negative emotion and mood pleasure over 16 samples."""
+    chars = [Character(id=k, name=k, description=v) for k, v in texts.items()]
+    cast = Cast(characters={c.id: c for c in chars}, cultures={})
+    news = Event(id="news", beat=3, text="Bad news from the harbour.",
+                 appraisals=[Appraisal(character=c.id, desirability=-0.6) for c in chars])
+    situation = Situation(id="s", cast=list(texts), beats=8, events=[news])
+    scenes = engine.sample(situation, cast=cast, n=16, seed=0)
+    negative = ("distress", "fear", "anger", "reproach", "disappointment", "shame")
+    out = {}
+    for k in texts:
+        cells = [s.cell(k, b) for s in scenes for b in range(1, 9)]
+        out[k] = (float(np.mean([sum(c.felt[e] for e in negative) for c in cells])),
+                  float(np.mean([c.mood["pleasure"] for c in cells])))
+    return out
+
+
+@pytest.mark.slow
+def test_the_bundled_prior_reads_temperament_from_a_description(engine):
+    assert engine.model.config.reads_descriptions
+    levels = _sampled_levels(engine, {
+        "worrier": "A clerk of 40: very moody, fretful and touchy. Worries about things and gets upset easily.",
+        "steady": "A clerk of 40: very relaxed and even-tempered. Seldom feels blue.",
+    })
+    (worrier_negative, worrier_pleasure), (steady_negative, steady_pleasure) = levels["worrier"], levels["steady"]
+    assert worrier_negative > steady_negative + NEGATIVE_GAP
+    assert worrier_pleasure < steady_pleasure - PLEASURE_GAP
