@@ -125,7 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import TrainOptions, describe, make_trainer
 
     opts = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                        log_every=args.log_every)
+                        log_every=args.log_every, field_dropout=args.field_dropout)
     config = DenoiserConfig(width=args.width, depth=args.depth, parameterisation=args.parameterisation)
     trainer = make_trainer(args.data, opts, pick_device(args.device), config=config, init=args.init, resume=args.resume)
     main_process = trainer.place.main  # under torchrun, rank 0 speaks for the run
@@ -206,6 +206,17 @@ def _whole(text: str, low: int, high: int | None = None) -> int:
     return value
 
 
+def _probability(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {value}")
+    return value
+
+
 def _positive(text: str) -> int:
     """argparse type: a whole number of at least 1."""
     return _whole(text, 1)
@@ -281,6 +292,9 @@ COMMANDS: dict[str, Command] = {
              help="what the network predicts (new runs only): EDM's preconditioned mix (default), "
                   "the clean scene, or the noise; the last two are for ablations"),
         _arg("--log-every", type=_positive, default=100),
+        _arg("--field-dropout", type=_probability, default=0.0,
+             help="per character, drop its traits or its description alone with this probability, so "
+                  "the network learns to read either without the other (costs trait fidelity)"),
         _arg("--from", dest="init", default=None, help="start from this checkpoint (fine-tune)"),
         _arg("--resume", default=None, help="continue this run exactly (reads its .train.pt)"),
         _SEED,

@@ -104,8 +104,13 @@ def _descriptions(chars: list[Character], embed: Embedder | None) -> tuple[torch
     return out, mask
 
 
-def condition_from(cast: Cast, situation: Situation, embed: Embedder | None = None) -> SceneCondition:
-    """Conditioning tensors for a situation's cast, in the situation's cast order."""
+def condition_from(cast: Cast, situation: Situation, embed: Embedder | None = None,
+                   unwritten_traits_unknown: bool = False) -> SceneCondition:
+    """Conditioning tensors for a situation's cast, in the situation's cast order.
+
+    Characters whose file has no `<personality>` have average traits (0.5), or, with
+    `unwritten_traits_unknown`, masked ones (for a network trained to read them missing).
+    """
     ids = situation.cast
     C, T = len(ids), situation.beats
     chars = [cast[i] for i in ids]
@@ -131,9 +136,8 @@ def condition_from(cast: Cast, situation: Situation, embed: Embedder | None = No
                 k = ids.index(ap.character)
                 events[k, b] += torch.tensor(_appraisal_features(ev, ap))
     description, description_mask = _descriptions(chars, embed)
-    # Traits the author did not write are unknown, not average: the network then reads the
-    # description instead (it is trained with traits and descriptions dropped one at a time).
-    trait_mask = torch.tensor([1.0 if "personality" in c.model_fields_set else 0.0 for c in chars])
+    trait_mask = torch.tensor([0.0 if unwritten_traits_unknown and "personality" not in c.model_fields_set else 1.0
+                               for c in chars])
     return SceneCondition(
         traits=traits, culture=culture, description=description, relations=relations, events=events,
         publicness=torch.tensor([situation.publicness], dtype=torch.float32),

@@ -50,6 +50,9 @@ class DenoiserConfig:
     # Whether the description input was trained (on described characters); a sampler embeds
     # descriptions only for a network that reads them.
     reads_descriptions: bool = False
+    # Whether it was trained with traits dropped alone (`TrainOptions.field_dropout`), so that a
+    # character file without `<personality>` can be sampled as one whose traits are unknown.
+    traits_optional: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -80,8 +80,11 @@ class Engine:
         return self.meta.get("hash", "unknown")
 
     def condition(self, cast: Cast, situation: Situation) -> SceneCondition:
-        """What the network is told about a scene; descriptions are embedded only for a network that reads them."""
-        return condition_from(cast, situation, embed_cached if self.model.config.reads_descriptions else None)
+        """What the network is told about a scene, as far as it was trained to read it: descriptions
+        only if it reads them, unwritten traits as unknown only if it was trained without traits."""
+        config = self.model.config
+        return condition_from(cast, situation, embed_cached if config.reads_descriptions else None,
+                              unwritten_traits_unknown=config.traits_optional)
 
     def prepare(self, situation: Situation, *, cast: Cast | None = None, n: int = 1, seed: int = 0,
                 steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, guidance: float = 1.0,

@@ -7,16 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_denoiser import tiny_condition
+from test_denoiser import tiny_condition, tiny_shard
 
 from storydiff import embedding
 from storydiff.conditioning import EMBED_DIM, condition_from
 from storydiff.denoiser import Denoiser, DenoiserConfig
 from storydiff.description import ITEMS, MARKERS, describe
+from storydiff.engine import Engine
 from storydiff.loader import read_model
-from storydiff.models import Appraisal, Cast, Character, Event, Personality, Situation
+from storydiff.models import Cast, Character, Personality, Situation
+from storydiff.shards import Shard
 from storydiff.simulator import feasible, generate_scene, random_cast, random_situation, simulate
-from storydiff.train import drop_conditions
+from storydiff.train import TrainOptions, drop_conditions, make_trainer
 from storydiff.vocab import BIG_FIVE
 from storydiff.writer import to_xml
 
@@ -63,7 +65,7 @@ def _cast_with(*characters: Character) -> tuple[Cast, Situation]:
     return cast, Situation(id="s", cast=[c.id for c in characters], beats=3)
 
 
-def test_conditioning_embeds_only_written_descriptions_and_marks_unwritten_traits_unknown():
+def test_conditioning_embeds_only_written_descriptions():
     calls: list[list[str]] = []
 
     def fake_embed(texts: list[str]) -> torch.Tensor:
@@ -71,14 +73,16 @@ def test_conditioning_embeds_only_written_descriptions_and_marks_unwritten_trait
         return torch.ones(len(texts), EMBED_DIM)
 
     described = Character(id="a", name="A", description="  A fretful clerk.  ", personality=Personality())
-    bare = Character(id="b", name="B")  # no description, no personality written
+    bare = Character(id="b", name="B")
     cast, situation = _cast_with(described, bare)
     cond = condition_from(cast, situation, fake_embed)
     assert calls == [["A fretful clerk."]]
     assert cond.description_mask.tolist() == [1.0, 0.0]
     assert cond.description[1].abs().sum() == 0
-    assert cond.trait_mask.tolist() == [1.0, 0.0]
     assert condition_from(cast, situation).description_mask.tolist() == [0.0, 0.0]  # no embedder: unknown
+    assert cond.trait_mask.tolist() == [1.0, 1.0]  # unwritten traits are average ...
+    unknown = condition_from(cast, situation, unwritten_traits_unknown=True)
+    assert unknown.trait_mask.tolist() == [1.0, 0.0]  # ... or, for a network trained for it, unknown
 
 
 def test_a_character_without_written_traits_round_trips_without_them(tmp_path: Path):
@@ -132,30 +136,33 @@ def test_cached_embeddings_survive_the_process_and_a_damaged_entry_is_recomputed
     assert len(computed) == 2 and len(computed[1]) == 1
 
 
-def _sampled_levels(engine, texts: dict[str, str]) -> dict[str, tuple[float, float]]:
-    """Per described character (no traits written): mean felt negative emotion and mood pleasure over 16 samples."""
-    chars = [Character(id=k, name=k, description=v) for k, v in texts.items()]
-    cast = Cast(characters={c.id: c for c in chars}, cultures={})
-    news = Event(id="news", beat=3, text="Bad news from the harbour.",
-                 appraisals=[Appraisal(character=c.id, desirability=-0.6) for c in chars])
-    situation = Situation(id="s", cast=list(texts), beats=8, events=[news])
-    scenes = engine.sample(situation, cast=cast, n=16, seed=0)
-    negative = ("distress", "fear", "anger", "reproach", "disappointment", "shame")
-    out = {}
-    for k in texts:
-        cells = [s.cell(k, b) for s in scenes for b in range(1, 9)]
-        out[k] = (float(np.mean([sum(c.felt[e] for e in negative) for c in cells])),
-                  float(np.mean([c.mood["pleasure"] for c in cells])))
-    return out
+def test_training_on_described_characters_starts_reading_descriptions():
+    shard = tiny_shard()
+    described = Shard(shard.x, shard.mask, replace(shard.cond, description=torch.randn(4, 2, EMBED_DIM),
+                                                    description_mask=torch.ones(4, 2)))
+    opts = TrainOptions(steps=1, batch_size=2, log_every=10**9)
+    undescribed = make_trainer([], opts, torch.device("cpu"), DenoiserConfig(width=32, depth=1, heads=2), shards=[shard])
+    assert not undescribed.model.config.reads_descriptions
+    trainer = make_trainer([], opts, torch.device("cpu"), DenoiserConfig(width=32, depth=1, heads=2), shards=[described])
+    assert trainer.model.config.reads_descriptions
+    start = 5 + 6
+    assert not trainer.model.net.character_in.weight[:, start:start + EMBED_DIM].any()
+    assert not trainer.model.config.traits_optional
+    dropping = make_trainer([], replace(opts, field_dropout=0.25), torch.device("cpu"),
+                            DenoiserConfig(width=32, depth=1, heads=2), shards=[shard])
+    assert dropping.model.config.traits_optional
 
 
 @pytest.mark.slow
-def test_the_bundled_prior_reads_temperament_from_a_description(engine):
-    assert engine.model.config.reads_descriptions
-    levels = _sampled_levels(engine, {
-        "worrier": "A clerk of 40: very moody, fretful and touchy. Worries about things and gets upset easily.",
-        "steady": "A clerk of 40: very relaxed and even-tempered. Seldom feels blue.",
-    })
-    (worrier_negative, worrier_pleasure), (steady_negative, steady_pleasure) = levels["worrier"], levels["steady"]
-    assert worrier_negative > steady_negative + NEGATIVE_GAP
-    assert worrier_pleasure < steady_pleasure - PLEASURE_GAP
+def test_the_engine_tells_a_network_only_what_it_was_trained_to_read(engine):
+    described = Character(id="a", name="A", description="Worries about things and gets upset easily.")
+    cast, situation = _cast_with(described, Character(id="b", name="B"))
+    assert not engine.model.config.reads_descriptions  # the bundled prior was not trained on them
+    assert engine.condition(cast, situation).description_mask.tolist() == [0.0, 0.0]
+    assert engine.condition(cast, situation).trait_mask.tolist() == [1.0, 1.0]
+    model = Denoiser(DenoiserConfig(width=32, depth=1, heads=2, traits_optional=True))
+    model.start_reading_descriptions()
+    reader = Engine(model, {}, torch.device("cpu"))
+    cond = reader.condition(cast, situation)
+    assert cond.description_mask.tolist() == [1.0, 0.0] and cond.trait_mask.tolist() == [0.0, 0.0]
+    assert torch.allclose(cond.description[0], embedding.embed([described.description])[0], atol=1e-5)
