@@ -47,8 +47,9 @@ def drop_conditions(cond: SceneCondition, p: float, generator: torch.Generator,
     keep = (torch.rand(b, generator=generator) >= p).float().to(device)
     changes = {name: getattr(cond, name) * keep.reshape(-1, *[1] * (getattr(cond, name).dim() - 1))
                for name in MASK_FIELDS}
-    for name in ("trait_mask", "description_mask"):
-        changes[name] = changes[name] * (torch.rand(b, c, generator=generator) >= p_field).float().to(device)
+    if p_field > 0:  # no draws otherwise: runs without it keep the random stream they always had
+        for name in ("trait_mask", "description_mask"):
+            changes[name] = changes[name] * (torch.rand(b, c, generator=generator) >= p_field).float().to(device)
     return replace(cond, **changes)
 
 
@@ -61,7 +62,7 @@ class TrainOptions:
     warmup: int = 100
     cond_dropout: float = 0.1
     # Per character, traits or description dropped alone, so that either can be read without the
-    # other; at 0.25 it cost the traits' conditional fidelity more than it gave (benchmarks/RESULTS.md).
+    # other; at 0.25 it cost the traits' conditional fidelity (benchmarks/RESULTS.md, Reading characters).
     field_dropout: float = 0.0
     ema: float = 0.999  # decay of the weight average the checkpoint holds; 0 keeps the raw weights
     seed: int = 0
