@@ -19,8 +19,9 @@ FORMAT = "storydiff-checkpoint/1"
 # Inputs appended to a layer since the first release, each zero-initialised in a new network: an
 # older checkpoint gets zero weights for them and so loads as exactly the function it was trained as.
 # The stance read-out gained the pair's own noisy stance, then that stance's temporal context; the
-# event input gained whose act an event was; the character input gained its masks.
-GROWN_INPUTS = ("net.pair_out.0.weight", "net.event_in.weight", "net.character_in.weight")
+# event input gained whose act an event was; the character input gained its masks; the token input
+# gained the constraint set's limits on each value.
+GROWN_INPUTS = ("net.pair_out.0.weight", "net.event_in.weight", "net.character_in.weight", "net.token_in.weight")
 
 
 def default_checkpoint() -> Path:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
+from .limits import LIMIT_FEATURES
 from .models import Appraisal, Cast, Character, Event, Situation
 from .vocab import HOFSTEDE, STANCE
 
@@ -36,6 +37,7 @@ class SceneCondition:
     description: torch.Tensor     # [C, 384] MiniLM embedding of the description
     relations: torch.Tensor       # [C, C, 3] static liking, dominance, trust toward each other
     events: torch.Tensor          # [C, T, 11] appraisal of the beat's events by each character (EVENT_FEATURES)
+    limits: torch.Tensor          # [C, T, 94] how far the constraint set cuts into each value (limits.py)
     publicness: torch.Tensor      # [1]
     trait_mask: torch.Tensor      # [C]
     culture_mask: torch.Tensor    # [C]
@@ -49,7 +51,7 @@ class SceneCondition:
         return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
     def null(self) -> SceneCondition:
-        """The unconditional version: traits, culture, description, relations and events dropped.
+        """The unconditional version: traits, culture, description, relations, events and limits dropped.
 
         `from_text` stays: it says which kind of data the scene is drawn like, not what the
         author asked for, so the null condition of a simulated scene is not mixed up with
@@ -57,7 +59,8 @@ class SceneCondition:
         """
         zero = {n: torch.zeros_like(getattr(self, n)) for n in
                 ("trait_mask", "culture_mask", "description_mask", "event_mask")}
-        return replace(self, **zero, relations=torch.zeros_like(self.relations), publicness=torch.zeros_like(self.publicness))
+        return replace(self, **zero, relations=torch.zeros_like(self.relations), limits=torch.zeros_like(self.limits),
+                       publicness=torch.zeros_like(self.publicness))
 
     @staticmethod
     def stack(items: list[SceneCondition], characters: int, beats: int) -> SceneCondition:
@@ -74,6 +77,7 @@ def _pad(t: torch.Tensor, name: str, characters: int, beats: int) -> torch.Tenso
     target = {
         "relations": (characters, characters, t.shape[-1]),
         "events": (characters, beats, t.shape[-1]),
+        "limits": (characters, beats, t.shape[-1]),
         "beats": (beats,),
         "publicness": tuple(t.shape),
         "event_mask": tuple(t.shape),
@@ -105,11 +109,12 @@ def _descriptions(chars: list[Character], embed: Embedder | None) -> tuple[torch
 
 
 def condition_from(cast: Cast, situation: Situation, embed: Embedder | None = None,
-                   unwritten_traits_unknown: bool = False) -> SceneCondition:
+                   unwritten_traits_unknown: bool = False, limits: torch.Tensor | None = None) -> SceneCondition:
     """Conditioning tensors for a situation's cast, in the situation's cast order.
 
     Characters whose file has no `<personality>` have average traits (0.5), or, with
     `unwritten_traits_unknown`, masked ones (for a network trained to read them missing).
+    `limits` is `limits.variable_limits` of the situation's constraint set (none: no limits).
     """
     ids = situation.cast
     C, T = len(ids), situation.beats
@@ -140,6 +145,7 @@ def condition_from(cast: Cast, situation: Situation, embed: Embedder | None = No
                                for c in chars])
     return SceneCondition(
         traits=traits, culture=culture, description=description, relations=relations, events=events,
+        limits=torch.zeros(C, T, LIMIT_FEATURES) if limits is None else limits,
         publicness=torch.tensor([situation.publicness], dtype=torch.float32),
         trait_mask=trait_mask, culture_mask=culture_mask, description_mask=description_mask,
         event_mask=torch.ones(1), characters=torch.ones(C), beats=torch.ones(T), from_text=torch.zeros(1),

@@ -26,9 +26,11 @@ import torch
 
 from . import __version__
 from .conditioning import SceneCondition, condition_from
+from .constraints import compile_constraints
 from .embedding import embed
 from .layout import DEFAULT_MAX_CHARACTERS, n_features
-from .models import Cast
+from .limits import variable_limits
+from .models import Cast, Situation
 from .shards import Shard, load_shard, save_shard
 from .simulator import (
     DEFAULT_CONFIG,
@@ -94,11 +96,18 @@ def write_shard(path: Path, seed: int, start: int, count: int, config: Simulator
             mask[k, :C, :T] = layout_for(situation).mask()
             situations.append((cast, situation))
         embedded = _embed_descriptions([cast for cast, _ in situations])
-        conditions = [condition_from(cast, situation, embedded) for cast, situation in situations]
+        conditions = [condition_from(cast, situation, embedded, limits=_limits(cast, situation))
+                      for cast, situation in situations]
     partial = path.with_name(path.name + ".partial")
     save_shard(partial, x, mask, SceneCondition.stack(conditions, slots, beats))
     os.replace(partial, path)
     return count
+
+
+def _limits(cast: Cast, situation: Situation) -> torch.Tensor:
+    """What the scene's constraint set says about each value on its own (`limits.variable_limits`)."""
+    layout = layout_for(situation)
+    return variable_limits(compile_constraints(cast, situation, layout=layout), layout)
 
 
 def _embed_descriptions(casts: list[Cast]) -> Callable[[list[str]], torch.Tensor]:

@@ -27,10 +27,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .conditioning import EMBED_DIM, EVENT_FEATURES, SceneCondition
-from .layout import DEFAULT_MAX_CHARACTERS, MOOD, STANCE_START, n_features
+from .layout import DEFAULT_MAX_CHARACTERS, STANCE_START, n_features
+from .limits import LIMIT_FEATURES, TOKEN_VALUES
 from .vocab import BIG_FIVE, HOFSTEDE, STANCE
 
-TOKEN_FEATURES = MOOD.stop  # felt | shown | mood
 N_STANCE = len(STANCE)
 
 
@@ -150,7 +150,7 @@ class SceneTransformer(nn.Module):
         super().__init__()
         w = config.width
         self.config = config
-        self.token_in = nn.Linear(TOKEN_FEATURES, w)
+        self.token_in = nn.Linear(TOKEN_VALUES + LIMIT_FEATURES, w)
         self.beat_pos = nn.Embedding(config.max_beats, w)
         self.noise_mlp = nn.Sequential(nn.Linear(w, w), nn.SiLU(), nn.Linear(w, w))
         # Traits, culture and description, each times its mask, then the three masks: without the
@@ -165,7 +165,7 @@ class SceneTransformer(nn.Module):
         self.pair_in = nn.Sequential(nn.Linear(2 * N_STANCE + 1, w // 2), nn.SiLU(), nn.Linear(w // 2, config.heads * config.depth))
         self.blocks = nn.ModuleList(Block(w, config.heads) for _ in range(config.depth))
         self.final = AdaLNZero(w)
-        self.token_out = nn.Linear(w, TOKEN_FEATURES)
+        self.token_out = nn.Linear(w, TOKEN_VALUES)
         # Reads each ordered pair's own noisy stance too (without it a skip-connected (EDM, ε)
         # parameterisation cannot tell the noise in a stance value from its signal), and its
         # temporal context: `stance_context`.
@@ -193,7 +193,7 @@ class SceneTransformer(nn.Module):
         beat_ok = cond.beats[:, :t].bool()
         beat_bias = torch.zeros(b, t, device=stance.device, dtype=stance.dtype).masked_fill(~beat_ok, neg)
         beat_bias = beat_bias[:, None, None, None, :].expand(b, c, heads, t, t).reshape(b * c, heads, t, t)
-        relation = (cond.relations[:, :c, :c] * cond.trait_mask[:, :c, None, None])[:, :, None].expand(b, c, t, c, N_STANCE)
+        relation = cond.relations[:, :c, :c][:, :, None].expand(b, c, t, c, N_STANCE)
         self_pair = torch.eye(c, device=stance.device, dtype=stance.dtype)[None, :, None, :, None].expand(b, c, t, c, 1)
         pair = self.pair_in(torch.cat([stance, relation, self_pair], dim=-1))  # [b, c(i), t, c(j), heads*depth]
         char_ok = cond.characters[:, :c].bool()
@@ -204,7 +204,7 @@ class SceneTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor, c_noise: torch.Tensor, cond: SceneCondition) -> torch.Tensor:
         b, c, t, f = x.shape
-        h = self.token_in(x[..., :TOKEN_FEATURES]) + self.beat_pos.weight[:t]
+        h = self.token_in(torch.cat([x[..., :TOKEN_VALUES], cond.limits[:, :c, :t]], dim=-1)) + self.beat_pos.weight[:t]
         cvec = self._condition(cond, c_noise, h.shape)
         stance_in = pair_stance(x, c)  # read once: the attention biases and the stance read-out both use it
         beat_bias, char_biases = self._biases(stance_in, cond)
@@ -214,7 +214,7 @@ class SceneTransformer(nn.Module):
         tokens = self.token_out(x_out)
         stance = self._stance(h, cond.relations[:, :c, :c], stance_context(stance_in.transpose(2, 3), cond.beats[:, :t]))
         stance = stance.permute(0, 1, 3, 2, 4).reshape(b, c, t, c * N_STANCE)
-        pad = f - TOKEN_FEATURES - c * N_STANCE
+        pad = f - TOKEN_VALUES - c * N_STANCE
         return torch.cat([tokens, stance, x.new_zeros(b, c, t, pad)], dim=-1)
 
     def _stance(self, h: torch.Tensor, relations: torch.Tensor, stance: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ from .denoiser import Denoiser
 from .embedding import embed_cached
 from .errors import StorydiffError
 from .layout import StateLayout
+from .limits import variable_limits
 from .models import Cast, Pin, Situation, Story
 from .polytope import Polytope
 from .sampling import SAMPLERS, Projected, Step, sigmas_for, tolerance
@@ -79,12 +80,17 @@ class Engine:
     def checkpoint(self) -> str:
         return self.meta.get("hash", "unknown")
 
-    def condition(self, cast: Cast, situation: Situation) -> SceneCondition:
+    def condition(self, cast: Cast, situation: Situation, polytope: Polytope | None = None) -> SceneCondition:
         """What the network is told about a scene, as far as it was trained to read it: descriptions
-        only if it reads them, unwritten traits as unknown only if it was trained without traits."""
+        only if it reads them, unwritten traits as unknown only if it was trained without traits, and
+        the limits of the scene's constraint set (`polytope`, compiled here if not given)."""
+        from .constraints import compile_constraints
+
         config = self.model.config
+        layout = StateLayout(situation.cast, situation.beats, config.max_characters)
+        polytope = polytope or compile_constraints(cast, situation, layout=layout)
         return condition_from(cast, situation, embed_cached if config.reads_descriptions else None,
-                              unwritten_traits_unknown=config.traits_optional)
+                              unwritten_traits_unknown=config.traits_optional, limits=variable_limits(polytope, layout))
 
     def prepare(self, situation: Situation, *, cast: Cast | None = None, n: int = 1, seed: int = 0,
                 steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, guidance: float = 1.0,
@@ -103,7 +109,8 @@ class Engine:
         _check_feasible(cast, situation, previous)
         layout = StateLayout(situation.cast, situation.beats, self.model.config.max_characters)
         polytope = compile_constraints(cast, situation, previous=previous)
-        condition = SceneCondition.stack([self.condition(cast, situation)] * n, len(situation.cast), situation.beats).to(self.device)
+        condition = SceneCondition.stack([self.condition(cast, situation, polytope)] * n, len(situation.cast),
+                                         situation.beats).to(self.device)
         cfg = self.model.config
         return Run(situation, cast, layout, polytope, condition, sigmas_for(sampler, steps, cfg.sigma_min, cfg.sigma_max),
                    sampler, steps, seed, guidance, project, n)

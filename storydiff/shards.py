@@ -14,6 +14,7 @@ import torch
 
 from .conditioning import EVENT_FEATURES, SceneCondition
 from .errors import StorydiffError
+from .limits import LIMIT_FEATURES
 
 
 @dataclass
@@ -42,6 +43,8 @@ def load_shard(path: Path | str) -> Shard:
                              "`storydiff corpus` or one of its .safetensors files") from None
     if "cond.from_text" not in t and "cond.trait_mask" in t:
         t["cond.from_text"] = _infer_from_text(t)
+    if "cond.limits" not in t and "cond.events" in t:  # written before limits were stored: none known
+        t["cond.limits"] = torch.zeros(*t["cond.events"].shape[:3], LIMIT_FEATURES)
     names = ["x", "mask", *(f"cond.{f.name}" for f in fields(SceneCondition))]
     missing = [n for n in names if n not in t]
     if missing:

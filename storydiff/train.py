@@ -36,7 +36,8 @@ MASK_FIELDS = ("trait_mask", "culture_mask", "description_mask", "event_mask")
 
 def drop_conditions(cond: SceneCondition, p: float, generator: torch.Generator,
                     p_field: float = 0.0) -> SceneCondition:
-    """Per scene, with probability p, the null condition (classifier-free guidance training); then
+    """Per scene, with probability p, the null condition (classifier-free guidance training: masks,
+    relations and limits zeroed, as `SceneCondition.null` samples with); then
     per character, each with probability p_field, its traits or its description alone.
 
     Writers describe some characters in words and others in numbers; dropping one at a time
@@ -46,7 +47,7 @@ def drop_conditions(cond: SceneCondition, p: float, generator: torch.Generator,
     device = cond.traits.device
     keep = (torch.rand(b, generator=generator) >= p).float().to(device)
     changes = {name: getattr(cond, name) * keep.reshape(-1, *[1] * (getattr(cond, name).dim() - 1))
-               for name in MASK_FIELDS}
+               for name in (*MASK_FIELDS, "relations", "limits")}
     if p_field > 0:  # no draws otherwise: runs without it keep the random stream they always had
         for name in ("trait_mask", "description_mask"):
             changes[name] = changes[name] * (torch.rand(b, c, generator=generator) >= p_field).float().to(device)

@@ -7,6 +7,7 @@ import torch
 
 from storydiff.conditioning import EVENT_FEATURES, SceneCondition
 from storydiff.denoiser import Denoiser, DenoiserConfig
+from storydiff.limits import LIMIT_FEATURES
 from storydiff.shards import Shard
 from storydiff.train import Trainer, TrainOptions
 
@@ -16,7 +17,8 @@ C, T = 2, 4
 def tiny_condition(n: int) -> SceneCondition:
     return SceneCondition(
         traits=torch.full((n, C, 5), 0.5), culture=torch.zeros(n, C, 6), description=torch.zeros(n, C, 384),
-        relations=torch.zeros(n, C, C, 3), events=torch.zeros(n, C, T, len(EVENT_FEATURES)), publicness=torch.zeros(n, 1),
+        relations=torch.zeros(n, C, C, 3), events=torch.zeros(n, C, T, len(EVENT_FEATURES)),
+        limits=torch.zeros(n, C, T, LIMIT_FEATURES), publicness=torch.zeros(n, 1),
         trait_mask=torch.ones(n, C), culture_mask=torch.zeros(n, C), description_mask=torch.zeros(n, C),
         event_mask=torch.ones(n, 1), characters=torch.ones(n, C), beats=torch.ones(n, T),
         from_text=torch.zeros(n, 1))
@@ -197,15 +199,18 @@ def test_a_checkpoint_from_before_the_grown_inputs_loads_as_the_same_function(tm
         first.weight[:, -(STANCE_CONTEXT - 3):] = 0  # an older network had the pair's own stance only
         model.net.event_in.weight[:, 6:] = 0  # ... and six event features, without whose act it was
         model.net.character_in.weight[:, -3:] = 0  # ... and no masks among the character's inputs
+        model.net.token_in.weight[:, 47:] = 0  # ... and no limits beside a token's values
     path = save_checkpoint(model, tmp_path / "old.safetensors")
     state = load_file(str(path))
     state["net.pair_out.0.weight"] = state["net.pair_out.0.weight"][:, : 2 * 32 + 6].contiguous()
     state["net.event_in.weight"] = state["net.event_in.weight"][:, :6].contiguous()
     state["net.character_in.weight"] = state["net.character_in.weight"][:, :-3].contiguous()
+    state["net.token_in.weight"] = state["net.token_in.weight"][:, :47].contiguous()
     save_file(state, str(path))
     loaded, _ = load_checkpoint(path)
     x, sigma, cond = torch.randn(2, C, T, 47 + 3 * 16), torch.tensor([0.5, 2.0]), tiny_condition(2)
     cond.events[..., :6] = torch.randn(2, C, T, 6)
+    cond.limits.uniform_()  # read with zero weights by the loaded network, as by the old one
     with torch.no_grad():
         assert torch.equal(loaded(x, sigma, cond), model(x, sigma, cond))
 

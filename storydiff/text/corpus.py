@@ -16,6 +16,7 @@ import torch
 
 from ..conditioning import EMBED_DIM, EVENT_FEATURES, SceneCondition
 from ..layout import DEFAULT_MAX_CHARACTERS, SHOWN, n_features
+from ..limits import LIMIT_FEATURES
 from ..vocab import BIG_FIVE, HOFSTEDE, STANCE
 from .beats import MAX_BEATS, SPEECHES_PER_BEAT, SceneWindow, windows
 from .jsonl import read_jsonl
@@ -76,7 +77,7 @@ def _condition(characters: int, beats: int) -> SceneCondition:
     return SceneCondition(
         traits=torch.zeros(C, len(BIG_FIVE)), culture=torch.zeros(C, len(HOFSTEDE)),
         description=torch.zeros(C, EMBED_DIM), relations=torch.zeros(C, C, len(STANCE)),
-        events=torch.zeros(C, T, len(EVENT_FEATURES)), publicness=torch.zeros(1),
+        events=torch.zeros(C, T, len(EVENT_FEATURES)), limits=torch.zeros(C, T, LIMIT_FEATURES), publicness=torch.zeros(1),
         trait_mask=torch.zeros(C), culture_mask=torch.zeros(C), description_mask=torch.zeros(C),
         event_mask=torch.zeros(1), characters=torch.ones(C), beats=torch.ones(T), from_text=torch.ones(1),
     )
