@@ -94,9 +94,9 @@ def main() -> None:
         figures = [energy_distance(features(scenes, f), target) for f, target in zip(kinds, targets, strict=True)]
         print(f"{name:34s} {figures[0]:12.4f} {figures[1]:9.4f} {figures[2]:9.4f}")
     if args.text_heldout:
-        print(f"{'held-out plays, observed beats':34s} {'transitions':>12s} {'changes':>9s}")
-        for name, (t, c) in text_rows(engine, args.text_heldout, args.text_train, args.sampler, args.steps):
-            print(f"{name:34s} {t:12.4f} {c:9.4f}")
+        print(f"{'held-out plays, observed beats':34s} {'transitions':>12s} {'changes':>9s} {'beat memory':>12s}")
+        for name, (t, c, memory) in text_rows(engine, args.text_heldout, args.text_train, args.sampler, args.steps):
+            print(f"{name:34s} {t:12.4f} {c:9.4f} {memory:12.4f}")
     v = np.array(violations)
     print(f"unprojected samples breaking a hard constraint (> 1e-6): {float((v > 1e-6).mean()):.2f}; "
           f"median max violation {float(np.median(v)):.3f}")
