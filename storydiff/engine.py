@@ -88,7 +88,8 @@ class Engine:
 
         config = self.model.config
         layout = StateLayout(situation.cast, situation.beats, config.max_characters)
-        polytope = polytope or compile_constraints(cast, situation, layout=layout)
+        if polytope is None:
+            polytope = compile_constraints(cast, situation, layout=layout)
         return condition_from(cast, situation, embed_cached if config.reads_descriptions else None,
                               unwritten_traits_unknown=config.traits_optional, limits=variable_limits(polytope, layout))
 
