@@ -92,3 +92,18 @@ def test_the_null_condition_and_condition_dropout_forget_the_limits():
     assert 0 < int(gone.sum()) < 64
     assert not bool(dropped.limits[gone].any()) and torch.equal(dropped.limits[~gone], cond.limits[~gone])
     assert not bool(dropped.relations[gone].any())
+
+
+def test_the_engine_tells_the_network_the_limits_of_the_scene_it_samples(engine):
+    cast = load_characters(ROOT / "characters")
+    situation = load_situation(ROOT / "characters" / "situations" / "commissioners-rooms.situation.xml", cast)
+    pinned = [Pin(var="dray.felt.anger@2", min=0.25)]
+    run = engine.prepare(situation, cast=cast, n=2, pins=pinned)
+    dray = list(situation.cast).index("dray")
+    limits = run.condition.limits.cpu()
+    assert limits.shape == (2, len(situation.cast), situation.beats, 2 * TOKEN_VALUES)
+    assert torch.all(limits[:, dray, :, FELT_OF["pity"]] == 1.0)  # never pity, at every beat of both samples
+    assert torch.allclose(limits[:, dray, 1, TOKEN_VALUES + FELT_OF["anger"]], torch.tensor(0.25))  # the pin
+    unpinned = engine.condition(cast, situation).limits  # compiled by the engine itself: the same, bar the pin
+    assert unpinned[dray, 1, TOKEN_VALUES + FELT_OF["anger"]] == 0
+    assert torch.equal(unpinned[:, :, :TOKEN_VALUES], limits[0, :, :, :TOKEN_VALUES])
