@@ -45,6 +45,9 @@ def load_shard(path: Path | str) -> Shard:
         t["cond.from_text"] = _infer_from_text(t)
     if "cond.limits" not in t and "cond.events" in t:  # written before limits were stored: none known
         t["cond.limits"] = torch.zeros(*t["cond.events"].shape[:3], LIMIT_FEATURES)
+    if "cond.limits" in t and t["cond.limits"].shape[-1] != LIMIT_FEATURES:
+        raise StorydiffError(f"{path}: its limits have {t['cond.limits'].shape[-1]} features, this storydiff reads "
+                             f"{LIMIT_FEATURES}; generate it again with `storydiff corpus`")
     names = ["x", "mask", *(f"cond.{f.name}" for f in fields(SceneCondition))]
     missing = [n for n in names if n not in t]
     if missing:

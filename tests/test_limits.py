@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from test_denoiser import tiny_condition
 
 from storydiff.constraints import compile_constraints
 from storydiff.corpus import write_corpus
+from storydiff.errors import StorydiffError
 from storydiff.layout import MOOD, SHOWN, StateLayout
 from storydiff.limits import TOKEN_VALUES, column_bounds, variable_limits
 from storydiff.loader import load_characters, load_situation
@@ -81,6 +83,11 @@ def test_corpora_store_limits_the_scenes_obey_and_older_shards_load_without_any(
     save_file(tensors, str(tmp_path / "old.safetensors"))
     old = load_shard(tmp_path / "old.safetensors")
     assert old.cond.limits.shape == limits.shape and not bool(old.cond.limits.any())
+
+    tensors["cond.limits"] = torch.zeros(*limits.shape[:-1], 10)
+    save_file(tensors, str(tmp_path / "odd.safetensors"))
+    with pytest.raises(StorydiffError, match=r"odd\.safetensors: its limits have 10 features"):
+        load_shard(tmp_path / "odd.safetensors")
 
 
 def test_the_null_condition_and_condition_dropout_forget_the_limits():
