@@ -26,6 +26,9 @@ EVENT_FEATURES = ("desirability", "praiseworthiness", "appealingness", "likeliho
                   "desirability-prospective")
 
 Embedder = Callable[[list[str]], torch.Tensor]
+# What the null condition zeroes (`SceneCondition.null`, and condition dropout in training): one list,
+# so that what guidance samples with is what training dropped.
+NULL_FIELDS = ("trait_mask", "culture_mask", "description_mask", "event_mask", "relations", "limits", "publicness")
 
 
 @dataclass
@@ -57,10 +60,7 @@ class SceneCondition:
         author asked for, so the null condition of a simulated scene is not mixed up with
         real text (which has no traits or events either).
         """
-        zero = {n: torch.zeros_like(getattr(self, n)) for n in
-                ("trait_mask", "culture_mask", "description_mask", "event_mask")}
-        return replace(self, **zero, relations=torch.zeros_like(self.relations), limits=torch.zeros_like(self.limits),
-                       publicness=torch.zeros_like(self.publicness))
+        return replace(self, **{name: torch.zeros_like(getattr(self, name)) for name in NULL_FIELDS})
 
     @staticmethod
     def stack(items: list[SceneCondition], characters: int, beats: int) -> SceneCondition:

@@ -26,18 +26,16 @@ from pathlib import Path
 import torch
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .conditioning import SceneCondition
+from .conditioning import NULL_FIELDS, SceneCondition
 from .denoiser import Denoiser, DenoiserConfig, n_parameters
 from .errors import StorydiffError
 from .shards import Shard, load_shard, shard_files
 
-MASK_FIELDS = ("trait_mask", "culture_mask", "description_mask", "event_mask")
-
 
 def drop_conditions(cond: SceneCondition, p: float, generator: torch.Generator,
                     p_field: float = 0.0) -> SceneCondition:
-    """Per scene, with probability p, the null condition (classifier-free guidance training: masks,
-    relations and limits zeroed, as `SceneCondition.null` samples with); then
+    """Per scene, with probability p, the null condition (classifier-free guidance training:
+    `NULL_FIELDS` zeroed, as `SceneCondition.null` samples with); then
     per character, each with probability p_field, its traits or its description alone.
 
     Writers describe some characters in words and others in numbers; dropping one at a time
@@ -47,7 +45,7 @@ def drop_conditions(cond: SceneCondition, p: float, generator: torch.Generator,
     device = cond.traits.device
     keep = (torch.rand(b, generator=generator) >= p).float().to(device)
     changes = {name: getattr(cond, name) * keep.reshape(-1, *[1] * (getattr(cond, name).dim() - 1))
-               for name in (*MASK_FIELDS, "relations", "limits")}
+               for name in NULL_FIELDS}
     if p_field > 0:  # no draws otherwise: runs without it keep the random stream they always had
         for name in ("trait_mask", "description_mask"):
             changes[name] = changes[name] * (torch.rand(b, c, generator=generator) >= p_field).float().to(device)
