@@ -125,7 +125,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import TrainOptions, describe, make_trainer
 
     opts = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                        log_every=args.log_every, field_dropout=args.field_dropout)
+                        log_every=args.log_every, field_dropout=args.field_dropout,
+                        read_descriptions=not args.ignore_descriptions)
     config = DenoiserConfig(width=args.width, depth=args.depth, parameterisation=args.parameterisation)
     trainer = make_trainer(args.data, opts, pick_device(args.device), config=config, init=args.init, resume=args.resume)
     main_process = trainer.place.main  # under torchrun, rank 0 speaks for the run
@@ -295,6 +296,9 @@ COMMANDS: dict[str, Command] = {
         _arg("--field-dropout", type=_probability, default=0.0,
              help="per character, drop its traits or its description alone with this probability, so "
                   "the network learns to read either without the other (costs trait fidelity)"),
+        _arg("--ignore-descriptions", action="store_true",
+             help="train as if no character were described: the network reads traits only, as the "
+                  "bundled prior does"),
         _arg("--from", dest="init", default=None, help="start from this checkpoint (fine-tune)"),
         _arg("--resume", default=None, help="continue this run exactly (reads its .train.pt)"),
         _SEED,

@@ -63,6 +63,9 @@ class TrainOptions:
     # Per character, traits or description dropped alone, so that either can be read without the
     # other; at 0.25 it cost the traits' conditional fidelity (benchmarks/RESULTS.md, Reading characters).
     field_dropout: float = 0.0
+    # False trains as if no character were described, so a network that reads traits only stays so
+    # (the bundled prior: Reading characters in benchmarks/RESULTS.md says why).
+    read_descriptions: bool = True
     ema: float = 0.999  # decay of the weight average the checkpoint holds; 0 keeps the raw weights
     seed: int = 0
     log_every: int = 100
@@ -255,7 +258,12 @@ def make_trainer(data: list[Path | str], opts: TrainOptions, device: torch.devic
     else:
         torch.manual_seed(opts.seed)
         model = Denoiser(config or DenoiserConfig())
-    if not model.config.reads_descriptions and any(bool(s.cond.description_mask.any()) for s in shards):
+    if not opts.read_descriptions:
+        if model.config.reads_descriptions:
+            raise StorydiffError(f"{source}: this network reads descriptions; train it with them, "
+                                 "or start a new run to train without")
+        shards = [_undescribed(s) for s in shards]
+    elif not model.config.reads_descriptions and any(bool(s.cond.description_mask.any()) for s in shards):
         model.start_reading_descriptions()
     if opts.field_dropout > 0:
         model.config = replace(model.config, traits_optional=True)
@@ -263,6 +271,12 @@ def make_trainer(data: list[Path | str], opts: TrainOptions, device: torch.devic
     if resume is not None:
         trainer.load_state(torch.load(Path(resume).with_suffix(".train.pt"), weights_only=False))
     return trainer
+
+
+def _undescribed(shard: Shard) -> Shard:
+    """The shard with every description masked out (the embeddings stay; a zero mask hides them)."""
+    mask = shard.cond.description_mask
+    return replace(shard, cond=replace(shard.cond, description_mask=torch.zeros_like(mask)))
 
 
 def describe(trainer: Trainer) -> str:

@@ -10,10 +10,12 @@ import torch
 from test_denoiser import tiny_condition, tiny_shard
 
 from storydiff import embedding
+from storydiff.cli import build_parser
 from storydiff.conditioning import EMBED_DIM, condition_from
 from storydiff.denoiser import Denoiser, DenoiserConfig
 from storydiff.description import ITEMS, MARKERS, describe
 from storydiff.engine import Engine
+from storydiff.errors import StorydiffError
 from storydiff.loader import read_model
 from storydiff.models import Cast, Character, Personality, Situation
 from storydiff.shards import Shard
@@ -151,6 +153,24 @@ def test_training_on_described_characters_starts_reading_descriptions():
     dropping = make_trainer([], replace(opts, field_dropout=0.25), torch.device("cpu"),
                             DenoiserConfig(width=32, depth=1, heads=2), shards=[shard])
     assert dropping.model.config.traits_optional
+
+
+def test_training_can_ignore_descriptions_and_refuses_to_on_a_network_that_reads_them(tmp_path):
+    shard = tiny_shard()
+    described = Shard(shard.x, shard.mask, replace(shard.cond, description=torch.randn(4, 2, EMBED_DIM),
+                                                    description_mask=torch.ones(4, 2)))
+    opts = TrainOptions(steps=1, batch_size=2, log_every=10**9, read_descriptions=False)
+    config = DenoiserConfig(width=32, depth=1, heads=2)
+    trainer = make_trainer([], opts, torch.device("cpu"), config, shards=[described])
+    assert not trainer.model.config.reads_descriptions
+    assert all(not s.cond.description_mask.any() for s in trainer.shards)
+    assert described.cond.description_mask.all()  # the caller's shard is left as it was
+    reader = make_trainer([], replace(opts, read_descriptions=True), torch.device("cpu"), config, shards=[described])
+    reader.run(tmp_path / "reader.safetensors")
+    with pytest.raises(StorydiffError, match="reads descriptions"):
+        make_trainer([], opts, torch.device("cpu"), init=tmp_path / "reader.safetensors", shards=[described])
+    args = build_parser().parse_args(["train", "corpus/", "--out", "x.safetensors", "--ignore-descriptions"])
+    assert args.ignore_descriptions
 
 
 @pytest.mark.slow
