@@ -29,6 +29,11 @@ Embedder = Callable[[list[str]], torch.Tensor]
 # What the null condition zeroes (`SceneCondition.null`, and condition dropout in training): one list,
 # so that what guidance samples with is what training dropped.
 NULL_FIELDS = ("trait_mask", "culture_mask", "description_mask", "event_mask", "relations", "limits", "publicness")
+# The leading axes of each field (before the batch axis is added) that run over characters ("c") or
+# beats ("t"); the axes after them are features. Padding and cropping both read it.
+AXES = {"traits": "c", "culture": "c", "description": "c", "relations": "cc", "events": "ct", "limits": "ct",
+        "publicness": "", "trait_mask": "c", "culture_mask": "c", "description_mask": "c", "event_mask": "",
+        "characters": "c", "beats": "t", "from_text": ""}
 
 
 @dataclass
@@ -71,19 +76,21 @@ class SceneCondition:
             out[f.name] = torch.stack(padded)
         return SceneCondition(**out)
 
+    def cropped(self, characters: int, beats: int) -> SceneCondition:
+        """A stacked condition cut to its first `characters` × `beats` (what padding added beyond them)."""
+        return replace(self, **{f.name: getattr(self, f.name)[(slice(None), *_extent(f.name, characters, beats))]
+                                for f in fields(self)})
+
+
+def _extent(name: str, characters: int, beats: int) -> tuple[slice, ...]:
+    """Slices of one field's character and beat axes (`AXES`), to `characters` and `beats`."""
+    return tuple(slice(0, characters if axis == "c" else beats) for axis in AXES[name])
+
 
 def _pad(t: torch.Tensor, name: str, characters: int, beats: int) -> torch.Tensor:
     """Zero-pad the character axes (and beat axis) of one field to a common size."""
-    target = {
-        "relations": (characters, characters, t.shape[-1]),
-        "events": (characters, beats, t.shape[-1]),
-        "limits": (characters, beats, t.shape[-1]),
-        "beats": (beats,),
-        "publicness": tuple(t.shape),
-        "event_mask": tuple(t.shape),
-        "from_text": tuple(t.shape),
-    }.get(name, (characters, *t.shape[1:]))
-    out = torch.zeros(target, dtype=t.dtype)
+    axes = _extent(name, characters, beats)
+    out = torch.zeros(*(a.stop for a in axes), *t.shape[len(axes):], dtype=t.dtype)
     out[tuple(slice(0, s) for s in t.shape)] = t
     return out
 

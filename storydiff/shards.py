@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -26,9 +27,23 @@ class Shard:
     def __len__(self) -> int:
         return self.x.shape[0]
 
+    @cached_property
+    def extents(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """`[K]` character slots and `[K]` beats each scene spans: its last real one, plus one."""
+        def span(real: torch.Tensor) -> torch.Tensor:
+            return (real * torch.arange(1, real.shape[1] + 1)).amax(1).long()
+
+        observed = self.mask.flatten(3).any(-1)  # [K, C, T]
+        return (span(((self.cond.characters > 0) | observed.any(2)).float()),
+                span(((self.cond.beats > 0) | observed.any(1)).float()))
+
     def batch(self, index: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, SceneCondition]:
+        """Scenes `index`, padded only as far as the largest of them: the network's cost grows with
+        characters² × beats, and padding changes nothing it computes for the real ones."""
+        characters, beats = (int(e[index].max()) for e in self.extents)
         cond = SceneCondition(**{f.name: getattr(self.cond, f.name)[index] for f in fields(SceneCondition)})
-        return self.x[index].to(device), self.mask[index].to(device, torch.float32), cond.to(device)
+        x, mask = self.x[index, :characters, :beats], self.mask[index, :characters, :beats]
+        return x.to(device), mask.to(device, torch.float32), cond.cropped(characters, beats).to(device)
 
 
 def load_shard(path: Path | str) -> Shard:

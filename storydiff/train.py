@@ -52,6 +52,16 @@ def drop_conditions(cond: SceneCondition, p: float, generator: torch.Generator,
     return replace(cond, **changes)
 
 
+# A batch is drawn from this many batches' worth of scenes adjacent in size (characters, then beats).
+SIZE_WINDOW = 2
+
+
+def _by_size(shard: Shard) -> torch.Tensor:
+    """The shard's scene indices ordered by the character slots, then the beats, each spans."""
+    characters, beats = shard.extents
+    return torch.argsort(characters * (beats.max() + 1) + beats, stable=True)
+
+
 @dataclass
 class TrainOptions:
     steps: int = 2000
@@ -140,17 +150,31 @@ class Trainer:
         self.ema = [p.detach().clone() for p in self.model.parameters()]
         sizes = torch.tensor([len(s) for s in shards], dtype=torch.float64)
         self.shard_weights = sizes / sizes.sum()
+        self.by_size = [_by_size(s) for s in shards]
+        self.values_per_scene = [float(s.mask.sum()) / len(s) for s in shards]
+
+    def _draw(self, k: int) -> torch.Tensor:
+        """A batch of scenes of shard k, of similar sizes: drawn without replacement from a window of
+        `SIZE_WINDOW` batches' worth of consecutive scenes in size order, the window placed at random
+        (wrapping around), so every scene is equally likely and a batch pads little."""
+        n = len(self.shards[k])
+        size, window = min(self.opts.batch_size, n), min(n, SIZE_WINDOW * self.opts.batch_size)
+        start = int(torch.randint(n, (1,), generator=self.generator))
+        offsets = torch.randperm(window, generator=self.generator)[:size]
+        return self.by_size[k][(start + offsets) % n]
 
     def train_step(self) -> float:
         k = int(torch.multinomial(self.shard_weights, 1, generator=self.generator))
-        shard = self.shards[k]
-        index = torch.randint(len(shard), (min(self.opts.batch_size, len(shard)),), generator=self.generator)
-        x, mask, cond = shard.batch(index, self.device)
+        x, mask, cond = self.shards[k].batch(self._draw(k), self.device)
         cond = drop_conditions(cond, self.opts.cond_dropout, self.generator, self.opts.field_dropout)
         for group in self.optimizer.param_groups:
             group["lr"] = _learning_rate(self.step, self.opts)
         noise_gen = torch.Generator(device=self.device).manual_seed(int(torch.randint(2**62, (1,), generator=self.generator)))
-        loss = self.model.loss(x, mask, cond, generator=noise_gen)
+        # The loss is a mean over the batch's observed values; a batch of small scenes has fewer, and
+        # weighing it as much as one of large scenes would favour small scenes. Scaled by the batch's
+        # share of the shard's mean, each value counts alike, as in a batch drawn without regard to size.
+        scale = float(mask.sum()) / (x.shape[0] * self.values_per_scene[k])
+        loss = self.model.loss(x, mask, cond, generator=noise_gen) * scale
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self._average_gradients()
