@@ -4,6 +4,7 @@ A shard is a safetensors file with `x` `[K, C, T, F]`, `mask` (observed variable
 and the SceneCondition fields as `cond.<field>` — what `storydiff corpus` and the
 real-text builder both write. Conditions are dropped to the null condition with
 probability `cond_dropout`, which is what classifier-free guidance samples with.
+Each batch holds scenes of similar size, padded only to the largest of them.
 Checkpoints hold an exponential moving average of the weights (Karras et al. 2022 sample
 from the EMA too: it smooths the last steps' noise); the raw weights live in `.train.pt`.
 
@@ -53,6 +54,8 @@ def drop_conditions(cond: SceneCondition, p: float, generator: torch.Generator,
 
 
 # A batch is drawn from this many batches' worth of scenes adjacent in size (characters, then beats).
+# Padding to a random batch's largest scene made a CPU step 2.5x slower (1,082 against 429 ms at
+# batch 64 on the bundled prior's corpora; a window of 4 batches: 615 ms).
 SIZE_WINDOW = 2
 
 
