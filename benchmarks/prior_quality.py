@@ -10,8 +10,11 @@ Reference points, in the same run: the same held-out situations simulated again 
 fresh noise (what a prior that had learnt the simulator's conditional distribution would
 reach), the training corpus's own distance to the held-out set (scenes of other
 situations), and the same training scenes with their beats shuffled (a prior with no
-sense of time). Also: how often an unprojected sample breaks a hard constraint, and
-nearest-neighbour memorisation.
+sense of time). Also: how often an unprojected sample breaks a hard constraint,
+nearest-neighbour memorisation, and the denoiser's own error on the held-out scenes per
+noise level and feature group (the training loss's figure, free of the sampler and far less
+noisy than a distance between samples: where two checkpoints' samples differ by less than
+the run-to-run spread, this says which denoiser is closer).
 With `--text-heldout` (and `--text-train`), the same comparison on held-out real plays
 (`text_quality.py`).
 
@@ -30,6 +33,7 @@ from heldout import changes, held_out_scene, resimulated_scene, stance_transitio
 from text_quality import text_rows
 
 from storydiff.engine import Engine
+from storydiff.layout import FELT, MOOD, SHOWN, STANCE_START
 from storydiff.metrics import energy_distance, memorisation_ratio, shuffle_beats
 from storydiff.polytope import Polytope
 
@@ -55,6 +59,30 @@ def family_violations(polytope: Polytope, y: torch.Tensor) -> dict[str, float]:
         key = family(name)
         out[key] = max(out.get(key, 0.0), v)
     return out
+
+
+GROUPS = {"felt": FELT, "shown": SHOWN, "mood": MOOD, "stance": slice(STANCE_START, None)}
+ERROR_SIGMAS = (0.05, 0.2, 0.5, 1.0, 2.0)
+
+
+@torch.no_grad()
+def denoising_errors(engine: Engine, n: int, seed: int = 0) -> dict[tuple[float, str], float]:
+    """Mean squared error of D(x + σ·ε; σ) against x on n held-out scenes, per (σ, feature group);
+    the same noise for every checkpoint given the same seed."""
+    generator = torch.Generator().manual_seed(seed)
+    sums = {key: [0.0, 0.0] for key in ((s, g) for s in ERROR_SIGMAS for g in GROUPS)}
+    for k in range(n):
+        cast, situation, x = held_out_scene(k)
+        run = engine.prepare(situation, cast=cast, project=False)
+        cond = run.condition.to(engine.device)
+        x0, mask = x[None].float().to(engine.device), run.layout.mask()[None].float().to(engine.device)
+        for sigma in ERROR_SIGMAS:
+            noise = torch.randn(x0.shape, generator=generator).to(engine.device) * sigma
+            err = (engine.model(x0 + noise * mask, torch.full((1,), sigma, device=engine.device), cond) - x0) ** 2 * mask
+            for group, columns in GROUPS.items():
+                sums[(sigma, group)][0] += float(err[..., columns].sum())
+                sums[(sigma, group)][1] += float(mask[..., columns].sum())
+    return {key: total / count for key, (total, count) in sums.items()}
 
 
 def main() -> None:
@@ -122,6 +150,11 @@ def main() -> None:
         f = np.array([per_family.get(name, 0.0) for per_family in violations])
         broken = f[f > 1e-6]
         print(f"{name:34s} {broken.size / f.size:12.2f} {float(np.median(broken)) if broken.size else 0.0:17.3f}")
+    errors = denoising_errors(engine, args.n)
+    print("denoiser's squared error on the held-out scenes, ×1e4 (per noise level σ)")
+    print(f"{'σ':>6s} " + " ".join(f"{g:>8s}" for g in GROUPS))
+    for sigma in ERROR_SIGMAS:
+        print(f"{sigma:6.2f} " + " ".join(f"{1e4 * errors[(sigma, g)]:8.1f}" for g in GROUPS))
 
 
 if __name__ == "__main__":
