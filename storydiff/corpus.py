@@ -26,18 +26,17 @@ import torch
 
 from . import __version__
 from .conditioning import SceneCondition, condition_from
-from .constraints import compile_constraints
 from .embedding import embed
 from .layout import DEFAULT_MAX_CHARACTERS, n_features
 from .limits import variable_limits
-from .models import Cast, Situation
+from .models import Cast
 from .shards import Shard, load_shard, save_shard
 from .simulator import (
     DEFAULT_CONFIG,
     PROJECTION_TOL,
     InfeasibleScene,
     SimulatorConfig,
-    generate_scene,
+    generate,
     layout_for,
 )
 from .vocab import OCC_EMOTIONS, PAD, STANCE
@@ -87,27 +86,21 @@ def write_shard(path: Path, seed: int, start: int, count: int, config: Simulator
     with _one_thread():
         for k in range(count):
             try:
-                cast, situation, scene = generate_scene(scene_rng(seed, start + k), config)
+                generated = generate(scene_rng(seed, start + k), config)
             except InfeasibleScene as e:
                 raise InfeasibleScene(f"scene {start + k} of seed {seed} (regenerate it with "
-                                      f"generate_scene(scene_rng({seed}, {start + k}))): {e}") from e
-            C, T = scene.shape[:2]
-            x[k, :C, :T] = scene
-            mask[k, :C, :T] = layout_for(situation).mask()
-            situations.append((cast, situation))
-        embedded = _embed_descriptions([cast for cast, _ in situations])
-        conditions = [condition_from(cast, situation, embedded, limits=_limits(cast, situation))
-                      for cast, situation in situations]
+                                      f"generate(scene_rng({seed}, {start + k}))): {e}") from e
+            C, T = generated.scene.shape[:2]
+            layout = layout_for(generated.situation)
+            x[k, :C, :T] = generated.scene
+            mask[k, :C, :T] = layout.mask()
+            situations.append((generated.cast, generated.situation, variable_limits(generated.polytope, layout)))
+        embedded = _embed_descriptions([cast for cast, _, _ in situations])
+        conditions = [condition_from(cast, situation, embedded, limits=limits) for cast, situation, limits in situations]
     partial = path.with_name(path.name + ".partial")
     save_shard(partial, x, mask, SceneCondition.stack(conditions, slots, beats))
     os.replace(partial, path)
     return count
-
-
-def _limits(cast: Cast, situation: Situation) -> torch.Tensor:
-    """What the scene's constraint set says about each value on its own (`limits.variable_limits`)."""
-    layout = layout_for(situation)
-    return variable_limits(compile_constraints(cast, situation, layout=layout), layout)
 
 
 def _embed_descriptions(casts: list[Cast]) -> Callable[[list[str]], torch.Tensor]:

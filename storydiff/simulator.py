@@ -53,6 +53,7 @@ from .models import (
     Situation,
     Volatility,
 )
+from .polytope import Polytope
 from .projection import project
 from .vocab import BIG_FIVE, HOFSTEDE, OCC_EMOTIONS, PAD, STANCE
 
@@ -746,14 +747,16 @@ class InfeasibleScene(ValueError):
     contradict each other, which it is built never to do, so this is a bug to report, not to skip."""
 
 
-def feasible(cast: Cast, situation: Situation, x: torch.Tensor) -> torch.Tensor:
-    """`x` (float32) moved onto the constraint set its cast and situation compile to, if not already in it.
+def feasible(cast: Cast, situation: Situation, x: torch.Tensor, polytope: Polytope | None = None) -> torch.Tensor:
+    """`x` (float32) moved onto the constraint set its cast and situation compile to (`polytope`, compiled
+    here if not given), if not already in it.
 
     Training data must be feasible: the sampler projects onto this set, so a prior that learnt
     infeasible scenes would fight the projection at every step.
     """
     layout = layout_for(situation)
-    polytope = compile_constraints(cast, situation, layout=layout)
+    if polytope is None:
+        polytope = compile_constraints(cast, situation, layout=layout)
     y = layout.flatten(x.double().unsqueeze(0))
     if float(polytope.violation(y)) > PROJECTION_TOL / 4:
         try:
@@ -768,16 +771,33 @@ def feasible(cast: Cast, situation: Situation, x: torch.Tensor) -> torch.Tensor:
     return layout.unflatten(y, like=x.float().unsqueeze(0))[0]
 
 
-def generate_scene(rng: np.random.Generator,
-                   config: SimulatorConfig = DEFAULT_CONFIG) -> tuple[Cast, Situation, torch.Tensor]:
-    """A random cast, a random situation for it, and its feasible trajectory `[C, T, F]` (float32)."""
+@dataclass(frozen=True)
+class Generated:
+    """A generated scene and the constraint set it was made feasible for (a corpus stores its limits)."""
+
+    cast: Cast
+    situation: Situation
+    scene: torch.Tensor  # [C, T, F] float32, inside `polytope`
+    polytope: Polytope
+
+
+def generate(rng: np.random.Generator, config: SimulatorConfig = DEFAULT_CONFIG) -> Generated:
+    """A random cast, a random situation for it, and its feasible trajectory, with the situation's constraint set."""
     cast = random_cast(rng, config)
     situation = random_situation(rng, cast.ids(), config)
     x = simulate(cast, situation, rng)
     pins = random_pins(rng, situation, x, config.pin_p)
     if pins:
         situation = situation.model_copy(update={"pins": pins})
-    return described(cast, rng), situation, feasible(cast, situation, x)
+    polytope = compile_constraints(cast, situation, layout=layout_for(situation))
+    return Generated(described(cast, rng), situation, feasible(cast, situation, x, polytope), polytope)
+
+
+def generate_scene(rng: np.random.Generator,
+                   config: SimulatorConfig = DEFAULT_CONFIG) -> tuple[Cast, Situation, torch.Tensor]:
+    """A random cast, a random situation for it, and its feasible trajectory `[C, T, F]` (float32)."""
+    generated = generate(rng, config)
+    return generated.cast, generated.situation, generated.scene
 
 
 def described(cast: Cast, rng: np.random.Generator) -> Cast:
