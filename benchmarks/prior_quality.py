@@ -32,10 +32,12 @@ import torch
 from heldout import changes, held_out_scene, resimulated_scene, stance_transitions, transitions
 from text_quality import text_rows
 
+from storydiff.conditioning import SceneCondition
 from storydiff.engine import Engine
 from storydiff.layout import FELT, MOOD, SHOWN, STANCE_START
 from storydiff.metrics import energy_distance, memorisation_ratio, shuffle_beats
 from storydiff.polytope import Polytope
+from storydiff.simulator import layout_for
 
 Scenes = list[tuple[torch.Tensor, int, int]]  # (scene [C, T, F], characters, beats)
 
@@ -73,9 +75,8 @@ def denoising_errors(engine: Engine, n: int, seed: int = 0) -> dict[tuple[float,
     sums = {key: [0.0, 0.0] for key in ((s, g) for s in ERROR_SIGMAS for g in GROUPS)}
     for k in range(n):
         cast, situation, x = held_out_scene(k)
-        run = engine.prepare(situation, cast=cast, project=False)
-        cond = run.condition.to(engine.device)
-        x0, mask = x[None].float().to(engine.device), run.layout.mask()[None].float().to(engine.device)
+        cond = SceneCondition.stack([engine.condition(cast, situation)], *x.shape[:2]).to(engine.device)
+        x0, mask = x[None].float().to(engine.device), layout_for(situation).mask()[None].float().to(engine.device)
         for sigma in ERROR_SIGMAS:
             noise = torch.randn(x0.shape, generator=generator).to(engine.device) * sigma
             err = (engine.model(x0 + noise * mask, torch.full((1,), sigma, device=engine.device), cond) - x0) ** 2 * mask

@@ -62,8 +62,7 @@ def sample_like(engine: Engine, cond: SceneCondition, observed: torch.Tensor, sa
     sigmas = sigmas_for(sampler, steps, cfg.sigma_min, cfg.sigma_max)
     out = []
     for start in range(0, observed.shape[0], batch):
-        part = SceneCondition(**{name: value[start:start + batch] for name, value in vars(cond).items()}
-                              ).to(engine.device)
+        part = cond.select(slice(start, start + batch)).to(engine.device)
         live = observed[start:start + batch].to(engine.device, torch.float32)
         generator = torch.Generator().manual_seed(seed + start)
         x = torch.randn(live.shape, generator=generator).to(engine.device) * sigmas[0]

@@ -76,6 +76,10 @@ class SceneCondition:
             out[f.name] = torch.stack(padded)
         return SceneCondition(**out)
 
+    def select(self, index: torch.Tensor | slice) -> SceneCondition:
+        """Scenes `index` of a stacked condition."""
+        return replace(self, **{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
     def cropped(self, characters: int, beats: int) -> SceneCondition:
         """A stacked condition cut to its first `characters` × `beats` (what padding added beyond them)."""
         return replace(self, **{f.name: getattr(self, f.name)[(slice(None), *_extent(f.name, characters, beats))]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from itertools import chain
 from typing import overload
 
@@ -175,7 +175,7 @@ def _build_batch(templates: tuple[_Template, ...], F: int, device: torch.device)
     per = [slots[id(t)] for t in templates]
     slot = torch.arange(B) * (C * L * F)
     stacked = SceneCondition.stack([t.condition for t in unique], C, L)
-    condition = SceneCondition(**{f.name: getattr(stacked, f.name)[which] for f in fields(SceneCondition)})
+    condition = stacked.select(which)
     windows = [t.window for t in templates]
     free_shape = torch.tensor([w.A_free.shape for w in windows])
     fixed_shape = torch.tensor([w.A_fixed.shape for w in windows])

@@ -41,9 +41,9 @@ class Shard:
         """Scenes `index`, padded only as far as the largest of them: the network's cost grows with
         characters² × beats, and padding changes nothing it computes for the real ones."""
         characters, beats = (int(e[index].max()) for e in self.extents)
-        cond = SceneCondition(**{f.name: getattr(self.cond, f.name)[index] for f in fields(SceneCondition)})
+        cond = self.cond.cropped(characters, beats).select(index)  # crop views first: only the batch is copied
         x, mask = self.x[index, :characters, :beats], self.mask[index, :characters, :beats]
-        return x.to(device), mask.to(device, torch.float32), cond.cropped(characters, beats).to(device)
+        return x.to(device), mask.to(device, torch.float32), cond.to(device)
 
 
 def load_shard(path: Path | str) -> Shard:

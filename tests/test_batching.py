@@ -57,7 +57,7 @@ def test_a_batch_pads_only_to_its_largest_scene_and_the_network_sees_no_differen
     x, mask, cond = shard.batch(index, torch.device("cpu"))
     assert x.shape[1:3] == (int(characters[index].max()), int(beats[index].max()))
     assert x.shape[1] < shard.x.shape[1] or x.shape[2] < shard.x.shape[2]
-    full_cond = SceneCondition(**{f.name: getattr(shard.cond, f.name)[index] for f in fields(SceneCondition)})
+    full_cond = shard.cond.select(index)
     torch.manual_seed(0)
     model = Denoiser(CONFIG).eval()
     for p in model.parameters():
