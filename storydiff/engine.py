@@ -107,9 +107,9 @@ class Engine:
         cast = _cast_of(situation, cast)
         if pins:
             situation = situation.model_copy(update={"pins": [*situation.pins, *pins]})
-        _check_feasible(cast, situation, previous)
         layout = StateLayout(situation.cast, situation.beats, self.model.config.max_characters)
-        polytope = compile_constraints(cast, situation, previous=previous)
+        polytope = compile_constraints(cast, situation, previous=previous, layout=layout)
+        _check_feasible(cast, situation, previous, polytope)
         condition = SceneCondition.stack([self.condition(cast, situation, polytope)] * n, len(situation.cast),
                                          situation.beats).to(self.device)
         cfg = self.model.config
@@ -219,10 +219,11 @@ def _cast_of(situation: Situation, cast: Cast | None) -> Cast:
     return cast
 
 
-def _check_feasible(cast: Cast, situation: Situation, previous: dict[str, float] | None) -> None:
+def _check_feasible(cast: Cast, situation: Situation, previous: dict[str, float] | None,
+                    polytope: Polytope) -> None:
     from .feasibility import explain_infeasible
 
-    problems = explain_infeasible(cast, situation, previous=previous)
+    problems = explain_infeasible(cast, situation, previous=previous, polytope=polytope)
     if problems:
         raise StorydiffError("; ".join(str(p) for p in problems))
 

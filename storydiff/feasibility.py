@@ -138,13 +138,16 @@ def _place(source: str | None) -> tuple[str, int] | None:
     return path, int(line)
 
 
-def explain_infeasible(cast: Cast, situation: Situation, previous: Mapping[str, float] | None = None) -> list[Problem]:
+def explain_infeasible(cast: Cast, situation: Situation, previous: Mapping[str, float] | None = None,
+                       polytope: Polytope | None = None) -> list[Problem]:
     """Problems (code "infeasible") at the file positions of the rules that conflict; [] when feasible.
 
     One Problem per conflicting row written in a file, each naming the others; when none of them
-    comes from a file (box, continuity), one Problem at the situation.
+    comes from a file (box, continuity), one Problem at the situation. Pass the scene's `polytope`
+    if it is already compiled (with the same `previous`).
     """
-    polytope = compile_constraints(cast, situation, previous)
+    if polytope is None:
+        polytope = compile_constraints(cast, situation, previous)
     names = conflicting_rows(polytope)
     if names is None:
         return []
