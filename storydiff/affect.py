@@ -190,26 +190,31 @@ DOMINANCE_AT = 0.3
 INTIMATE_AT = 0.6
 
 
-def audiences_for(character_id: str, situation: Situation, cast: Cast) -> set[str]:
-    """Which audiences watch `character_id` in this situation.
+def static_stance(cast: Cast, character_id: str, other: str) -> tuple[float, float, float] | None:
+    """The stance (liking, dominance, trust) `character_id` brings toward `other` into any scene.
 
-    Uses the character's relation toward each other cast member; where it wrote none, the mirror
-    of the other's relation toward it (dominance negated; liking and trust as written).
+    Its own written relation; where it wrote none, the mirror of the other's relation toward
+    it (dominance negated: if you lead me, I defer to you; liking and trust as written, as
+    liking is reciprocated: Kenny & La Voie 1984); None when neither wrote one.
     """
+    mine = cast[character_id].relation_to(other)
+    if mine is not None:
+        return mine.liking, mine.dominance, mine.trust
+    theirs = cast[other].relation_to(character_id) if other in cast else None
+    if theirs is not None:
+        return theirs.liking, -theirs.dominance, theirs.trust
+    return None
+
+
+def audiences_for(character_id: str, situation: Situation, cast: Cast) -> set[str]:
+    """Which audiences watch `character_id` in this situation, from its `static_stance` toward each other."""
     public = situation.publicness >= PUBLIC_AT
     out = {"public" if public else "private"}
-    me = cast[character_id]
     for other in situation.cast:
-        if other == character_id:
+        stance = static_stance(cast, character_id, other) if other != character_id else None
+        if stance is None:
             continue
-        mine = me.relation_to(other)
-        theirs = cast[other].relation_to(character_id) if other in cast else None
-        if mine is not None:
-            dominance, liking, trust = mine.dominance, mine.liking, mine.trust
-        elif theirs is not None:
-            dominance, liking, trust = -theirs.dominance, theirs.liking, theirs.trust
-        else:
-            continue
+        liking, dominance, trust = stance
         if dominance <= -DOMINANCE_AT:
             out.add("superior")
         if dominance >= DOMINANCE_AT:

@@ -22,6 +22,8 @@ FORMAT = "storydiff-checkpoint/1"
 # event input gained whose act an event was; the character input gained its masks; the token input
 # gained the constraint set's limits on each value.
 GROWN_INPUTS = ("net.pair_out.0.weight", "net.event_in.weight", "net.character_in.weight", "net.token_in.weight")
+# Settings a config written before them had, where a new network's default differs.
+LEGACY_CONFIG = {"stance_from_relations": False}
 
 
 def default_checkpoint() -> Path:
@@ -66,7 +68,7 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> tup
     try:
         meta = json.loads(meta_file.read_text())
         known = {f.name for f in fields(DenoiserConfig)}
-        config = DenoiserConfig(**{k: v for k, v in meta["config"].items() if k in known})
+        config = DenoiserConfig(**{k: v for k, v in {**LEGACY_CONFIG, **meta["config"]}.items() if k in known})
     except (ValueError, KeyError, TypeError) as exc:
         raise StorydiffError(f"{meta_file}: not a storydiff checkpoint config ({exc}); re-run `storydiff train`")
     try:

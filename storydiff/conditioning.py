@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
+from .affect import static_stance
 from .limits import LIMIT_FEATURES
 from .models import Appraisal, Cast, Character, Event, Situation
 from .vocab import HOFSTEDE, STANCE
@@ -43,7 +44,7 @@ class SceneCondition:
     traits: torch.Tensor          # [C, 5] Big Five in [0, 1]
     culture: torch.Tensor         # [C, 6] Hofstede / 100
     description: torch.Tensor     # [C, 384] MiniLM embedding of the description
-    relations: torch.Tensor       # [C, C, 3] static liking, dominance, trust toward each other
+    relations: torch.Tensor       # [C, C, 3] affect.static_stance toward each other (0: none written)
     events: torch.Tensor          # [C, T, 11] appraisal of the beat's events by each character (EVENT_FEATURES)
     limits: torch.Tensor          # [C, T, 94] how far the constraint set cuts into each value (limits.py)
     publicness: torch.Tensor      # [1]
@@ -139,11 +140,11 @@ def condition_from(cast: Cast, situation: Situation, embed: Embedder | None = No
             culture[k] = torch.tensor([cult.hofstede.get(d, 50.0) / 100.0 for d in HOFSTEDE])
             culture_mask[k] = 1.0
     relations = torch.zeros(C, C, len(STANCE))
-    for i, c in enumerate(chars):
+    for i, cid in enumerate(ids):
         for j, other in enumerate(ids):
-            rel = c.relation_to(other)
-            if rel is not None:
-                relations[i, j] = torch.tensor([getattr(rel, s) for s in STANCE])
+            stance = static_stance(cast, cid, other) if i != j else None
+            if stance is not None:
+                relations[i, j] = torch.tensor(stance)
     events = torch.zeros(C, T, len(EVENT_FEATURES))
     for ev in situation.events:
         b = ev.beat - 1

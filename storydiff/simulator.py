@@ -30,6 +30,7 @@ from .affect import (
     display_value,
     mood_dynamics,
     pull_scale,
+    static_stance,
 )
 from .constraints import compile_constraints
 from .constraints.display import rules_for
@@ -554,18 +555,14 @@ class Person:
 
 
 def _written_relations(cast: Cast, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Static stance [C, C, 3] (the mirror where only the other wrote one) and where it is written [C, C]."""
+    """`static_stance` [C, C, 3] (0 where neither wrote a relation) and where it is written [C, C]."""
     C = len(ids)
     rel, written = np.zeros((C, C, len(STANCE))), np.zeros((C, C), dtype=bool)
     for i, a in enumerate(ids):
         for j, b in enumerate(ids):
-            if i == j:
-                continue
-            mine, theirs = cast[a].relation_to(b), cast[b].relation_to(a)
-            if mine is not None:
-                rel[i, j], written[i, j] = [getattr(mine, s) for s in STANCE], True
-            elif theirs is not None:
-                rel[i, j] = [theirs.liking, -theirs.dominance, theirs.trust]
+            stance = static_stance(cast, a, b) if i != j else None
+            if stance is not None:
+                rel[i, j], written[i, j] = stance, cast[a].relation_to(b) is not None
     return rel, written
 
 

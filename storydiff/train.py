@@ -292,6 +292,8 @@ def make_trainer(data: list[Path | str], opts: TrainOptions, device: torch.devic
         shards = [_undescribed(s) for s in shards]
     elif not model.config.reads_descriptions and any(bool(s.cond.description_mask.any()) for s in shards):
         model.start_reading_descriptions()
+    if not model.config.stance_from_relations and any(bool(s.cond.relations.any()) for s in shards):
+        model.start_stance_from_relations()  # an older network, trained on relations again: see Denoiser
     if opts.field_dropout > 0:
         model.config = replace(model.config, traits_optional=True)
     trainer = Trainer(model, shards, opts, device, place)

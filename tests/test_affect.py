@@ -15,6 +15,7 @@ from storydiff.affect import (
     mood_dynamics,
     pull_scale,
     stability,
+    static_stance,
 )
 from storydiff.models import (
     Appraisal,
@@ -117,6 +118,17 @@ def test_audiences_from_publicness_and_static_relations():
     cast, sit = _pair(0.2, None, Relation(to="mara", dominance=0.5))  # Ilan dominates Mara: mirrored
     assert audiences_for("mara", sit, cast) == {"private", "superior"}
     assert audiences_for("ilan", sit, cast) == {"private", "inferior"}
+
+
+def test_static_stance_is_the_written_relation_else_the_mirror_of_the_others():
+    cast, _ = _pair(0.2, Relation(to="ilan", liking=0.4, dominance=0.2, trust=0.6),
+                    Relation(to="mara", liking=-0.3, dominance=0.5, trust=0.1))
+    assert static_stance(cast, "mara", "ilan") == (0.4, 0.2, 0.6)  # her own, though he wrote one too
+    cast, _ = _pair(0.2, None, Relation(to="mara", liking=-0.3, dominance=0.5, trust=0.1))
+    assert static_stance(cast, "mara", "ilan") == (-0.3, -0.5, 0.1)  # he leads her: she defers
+    assert static_stance(cast, "ilan", "mara") == (-0.3, 0.5, 0.1)
+    cast, _ = _pair(0.2, None)
+    assert static_stance(cast, "mara", "ilan") is None
 
 
 def test_mood_dynamics_default_from_neuroticism():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 import torch
 
 from storydiff.conditioning import EVENT_FEATURES, SceneCondition
@@ -245,3 +246,83 @@ def test_train_command_trains_resumes_and_names_a_bad_shard(tmp_path, capsys):
     assert main(["train", str(corpus / "manifest.json"), "--out", str(out), *small]) == 1
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "manifest.json: not a corpus shard" in error
+
+
+def test_conditioning_gives_each_pair_its_static_stance_mirrored_where_only_the_other_wrote_one():
+    from storydiff.conditioning import condition_from
+    from storydiff.models import Cast, Character, Relation, Situation
+
+    cast = Cast(characters={
+        "mara": Character(id="mara", name="Mara", relations=[Relation(to="ilan", liking=0.4, dominance=0.2, trust=0.6)]),
+        "ilan": Character(id="ilan", name="Ilan"),
+        "tove": Character(id="tove", name="Tove"),
+    })
+    cond = condition_from(cast, Situation(id="s", cast=["mara", "ilan", "tove"], beats=2))
+    assert cond.relations[0, 1].tolist() == pytest.approx([0.4, 0.2, 0.6])
+    assert cond.relations[1, 0].tolist() == pytest.approx([0.4, -0.2, 0.6])  # she leads him: he defers
+    assert cond.relations[:, 2].abs().sum() == 0 and cond.relations[2].abs().sum() == 0  # nobody wrote one
+
+
+def _related_condition(n: int) -> SceneCondition:
+    cond = tiny_condition(n)
+    cond.relations.uniform_(-1, 1)
+    cond.relations[:, range(C), range(C)] = 0
+    return cond
+
+
+def test_stance_is_denoised_as_its_departure_from_the_static_relation():
+    from storydiff.denoiser import stance_base
+
+    torch.manual_seed(0)
+    model = Denoiser(DenoiserConfig(width=32, depth=1, heads=2))
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    cond = _related_condition(2)
+    x, sigma = torch.randn(2, C, T, 47 + 3 * 16), torch.tensor([0.3, 3.0])
+    base = stance_base(cond, x.shape)
+    assert base[1, 0, 2, 47:50].tolist() == cond.relations[1, 0, 0].tolist()  # 0 toward itself ...
+    assert base[1, 0, 2, 50:53].tolist() == cond.relations[1, 0, 1].tolist()  # ... its relation toward the other
+    assert base[..., :47].abs().sum() == 0 and base[..., 47 + 3 * C:].abs().sum() == 0
+    for kind in ("x", "eps", "edm"):
+        model.config = replace(model.config, parameterisation=kind, stance_from_relations=True)
+        with torch.no_grad():
+            around = model(x, sigma, cond)
+            model.config = replace(model.config, stance_from_relations=False)
+            assert torch.allclose(around, base + model(x - base, sigma, cond), atol=1e-6), kind
+
+
+def test_an_older_network_switched_to_relations_starts_with_every_stance_on_its_relation():
+    from storydiff.denoiser import stance_base
+
+    torch.manual_seed(0)
+    model = Denoiser(DenoiserConfig(width=32, depth=1, heads=2, parameterisation="x", stance_from_relations=False))
+    cond, x = _related_condition(2), torch.randn(2, C, T, 47 + 3 * 16)
+    model.start_stance_from_relations()
+    assert model.config.stance_from_relations
+    with torch.no_grad():
+        out = model(x, torch.tensor([0.5, 5.0]), cond)
+    assert torch.equal(out[..., 47:], stance_base(cond, x.shape)[..., 47:])
+
+
+def test_a_config_from_before_the_relation_base_loads_without_it_and_training_switches_it_on(tmp_path):
+    import json
+
+    from storydiff.checkpoint import load_checkpoint, save_checkpoint
+    from storydiff.train import make_trainer
+
+    path = save_checkpoint(Denoiser(DenoiserConfig(width=32, depth=1, heads=2)), tmp_path / "old.safetensors")
+    assert load_checkpoint(path)[0].config.stance_from_relations
+    meta_file = path.with_suffix(".json")
+    meta = json.loads(meta_file.read_text())
+    del meta["config"]["stance_from_relations"]
+    meta_file.write_text(json.dumps(meta))
+    old, _ = load_checkpoint(path)
+    assert not old.config.stance_from_relations  # it was trained to predict stance itself
+    opts = TrainOptions(steps=1, batch_size=2, log_every=10**9, save_every=10**9)
+    text_only = make_trainer([], opts, torch.device("cpu"), init=path, shards=[tiny_shard(2)])
+    assert not text_only.model.config.stance_from_relations  # no relations to learn from (`storydiff learn`)
+    shard = tiny_shard(2)
+    related = Shard(shard.x, shard.mask, _related_condition(2))
+    switched = make_trainer([], opts, torch.device("cpu"), init=path, shards=[related])
+    assert switched.model.config.stance_from_relations
+    assert switched.model.net.pair_out[-1].weight.abs().sum() == 0
