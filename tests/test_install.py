@@ -58,3 +58,11 @@ def test_installed_console_script_version(installed):
     from storydiff import __version__
 
     assert _run(installed / "storydiff", "--version").stdout.strip() == f"storydiff {__version__}"
+
+
+@pytest.mark.slow
+def test_every_subpackage_of_the_source_is_installed(installed):
+    source = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "storydiff").rglob("__init__.py")}
+    listed = _run(installed / "python", "-c", "import pkgutil, storydiff; print(*(m.name for m in "
+                  "pkgutil.walk_packages(storydiff.__path__, 'storydiff.') if m.ispkg))").stdout.split()
+    assert source - {"storydiff"} <= set(listed), "add the missing ones to pyproject's packages"
