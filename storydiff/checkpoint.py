@@ -23,7 +23,7 @@ FORMAT = "storydiff-checkpoint/1"
 # gained the constraint set's limits on each value.
 GROWN_INPUTS = ("net.pair_out.0.weight", "net.event_in.weight", "net.character_in.weight", "net.token_in.weight")
 # Settings a config written before them had, where a new network's default differs.
-LEGACY_CONFIG = {"stance_from_relations": False}
+LEGACY_CONFIG = {"stance_from_relations": False, "mood_from_baseline": False}
 
 
 def default_checkpoint() -> Path:

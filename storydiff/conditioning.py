@@ -12,9 +12,10 @@ from dataclasses import dataclass, fields, replace
 import torch
 
 from .affect import static_stance
+from .constraints.mood import baseline
 from .limits import LIMIT_FEATURES
 from .models import Appraisal, Cast, Character, Event, Situation
-from .vocab import HOFSTEDE, STANCE
+from .vocab import HOFSTEDE, PAD, STANCE
 
 EMBED_DIM = 384  # all-MiniLM-L6-v2
 # Per character and beat. Whose act it was is OCC's attribution branch (Ortony, Clore & Collins 1988):
@@ -29,10 +30,11 @@ EVENT_FEATURES = ("desirability", "praiseworthiness", "appealingness", "likeliho
 Embedder = Callable[[list[str]], torch.Tensor]
 # What the null condition zeroes (`SceneCondition.null`, and condition dropout in training): one list,
 # so that what guidance samples with is what training dropped.
-NULL_FIELDS = ("trait_mask", "culture_mask", "description_mask", "event_mask", "relations", "limits", "publicness")
+NULL_FIELDS = ("trait_mask", "culture_mask", "description_mask", "event_mask", "relations", "mood", "limits",
+               "publicness")
 # The leading axes of each field (before the batch axis is added) that run over characters ("c") or
 # beats ("t"); the axes after them are features. Padding and cropping both read it.
-AXES = {"traits": "c", "culture": "c", "description": "c", "relations": "cc", "events": "ct", "limits": "ct",
+AXES = {"traits": "c", "culture": "c", "description": "c", "relations": "cc", "mood": "c", "events": "ct", "limits": "ct",
         "publicness": "", "trait_mask": "c", "culture_mask": "c", "description_mask": "c", "event_mask": "",
         "characters": "c", "beats": "t", "from_text": ""}
 
@@ -45,6 +47,7 @@ class SceneCondition:
     culture: torch.Tensor         # [C, 6] Hofstede / 100
     description: torch.Tensor     # [C, 384] MiniLM embedding of the description
     relations: torch.Tensor       # [C, C, 3] affect.static_stance toward each other (0: none written)
+    mood: torch.Tensor            # [C, 3] baseline mood (PAD): the written <mood>, else Mehrabian's from traits
     events: torch.Tensor          # [C, T, 11] appraisal of the beat's events by each character (EVENT_FEATURES)
     limits: torch.Tensor          # [C, T, 94] how far the constraint set cuts into each value (limits.py)
     publicness: torch.Tensor      # [1]
@@ -60,7 +63,7 @@ class SceneCondition:
         return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
     def null(self) -> SceneCondition:
-        """The unconditional version: traits, culture, description, relations, events and limits dropped.
+        """The unconditional version: traits, culture, description, relations, mood, events and limits dropped.
 
         `from_text` stays: it says which kind of data the scene is drawn like, not what the
         author asked for, so the null condition of a simulated scene is not mixed up with
@@ -145,6 +148,7 @@ def condition_from(cast: Cast, situation: Situation, embed: Embedder | None = No
             stance = static_stance(cast, cid, other) if i != j else None
             if stance is not None:
                 relations[i, j] = torch.tensor(stance)
+    mood = torch.tensor([baseline(c)[0] for c in chars], dtype=torch.float32).reshape(C, len(PAD))
     events = torch.zeros(C, T, len(EVENT_FEATURES))
     for ev in situation.events:
         b = ev.beat - 1
@@ -156,7 +160,7 @@ def condition_from(cast: Cast, situation: Situation, embed: Embedder | None = No
     trait_mask = torch.tensor([0.0 if unwritten_traits_unknown and "personality" not in c.model_fields_set else 1.0
                                for c in chars])
     return SceneCondition(
-        traits=traits, culture=culture, description=description, relations=relations, events=events,
+        traits=traits, culture=culture, description=description, relations=relations, mood=mood, events=events,
         limits=torch.zeros(C, T, LIMIT_FEATURES) if limits is None else limits,
         publicness=torch.tensor([situation.publicness], dtype=torch.float32),
         trait_mask=trait_mask, culture_mask=culture_mask, description_mask=description_mask,

@@ -14,8 +14,9 @@ Attention alternates across beats (within a character) and across characters
 (within a beat); in the latter, each pair's stance and static relation become a
 per-head attention bias, and stance is read out per ordered pair from both
 characters' tokens, their relation and the pair's own noisy stance at that beat,
-the beats either side and on average over the scene. The stance is denoised as its
-departure from the pair's static relation (`stance_base`), which is added back.
+the beats either side and on average over the scene. Stance and mood are denoised as
+their departures from the pair's static relation and the character's baseline mood
+(`scene_base`), which are added back.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .conditioning import EMBED_DIM, EVENT_FEATURES, SceneCondition
-from .layout import DEFAULT_MAX_CHARACTERS, STANCE_START, n_features
+from .layout import DEFAULT_MAX_CHARACTERS, MOOD, STANCE_START, n_features
 from .limits import LIMIT_FEATURES, TOKEN_VALUES
 from .vocab import BIG_FIVE, HOFSTEDE, STANCE
 
@@ -54,9 +55,11 @@ class DenoiserConfig:
     # Whether it was trained with traits dropped alone (`TrainOptions.field_dropout`), so that a
     # character file without `<personality>` can be sampled as one whose traits are unknown.
     traits_optional: bool = False
-    # Whether it denoises each stance's departure from the pair's static relation (`stance_base`)
-    # rather than the stance itself. Checkpoints written before this setting load with False.
+    # Whether it denoises each stance's departure from the pair's static relation, and each mood's
+    # departure from the character's baseline mood, rather than the values themselves (`scene_base`).
+    # Checkpoints written before these settings load with False.
     stance_from_relations: bool = True
+    mood_from_baseline: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -236,18 +239,27 @@ class SceneTransformer(nn.Module):
         return last(activation(own + other + relation + F.linear(stance, w_stance)))
 
 
-def stance_base(cond: SceneCondition, shape: torch.Size) -> torch.Tensor:
-    """`[b, c, t, F]`: each pair's static relation (`SceneCondition.relations`) in its stance slots, 0 elsewhere.
+def scene_base(cond: SceneCondition, shape: torch.Size, config: DenoiserConfig) -> torch.Tensor | None:
+    """`[b, c, t, F]`: what the condition says each value starts from, which the network denoises around.
 
-    Within a scene a stance stays near the relation the pair brings in (the simulator's anchor,
-    the writer's band), so the network is asked only for the departure from it: asked for the
-    stance itself, it had to reproduce the relation through its read-out and its samples ended
-    0.19 (rms) from it where the data stay within 0.04 (benchmarks/RESULTS.md, "Prior quality").
+    Each pair's static relation (`SceneCondition.relations`) in its stance slots, each
+    character's baseline mood (`SceneCondition.mood`) in its mood slots, as the config asks; 0
+    elsewhere; None when it asks for neither. Within a scene a stance stays near the relation
+    the pair brings in (the simulator's anchor, the writer's band) and a mood is pulled back to
+    its baseline (ALMA), so the network is asked only for the departures. Asked for the stance
+    itself, it had to reproduce the relation through its read-out, and its samples ended 0.19
+    (rms) from it where the data stay within 0.04; the baseline of a written `<mood>` it was not
+    told at all (benchmarks/RESULTS.md, "Prior quality").
     """
+    if not (config.stance_from_relations or config.mood_from_baseline):
+        return None
     b, c, t, f = shape
-    relations = cond.relations[:, :c, :c].reshape(b, c, 1, c * N_STANCE).expand(b, c, t, c * N_STANCE)
-    before, after = STANCE_START, f - STANCE_START - c * N_STANCE
-    return F.pad(relations, (before, after))
+    base = cond.relations.new_zeros(b, c, t, f)
+    if config.mood_from_baseline:
+        base[..., MOOD] = cond.mood[:, :c, None]
+    if config.stance_from_relations:
+        base[..., STANCE_START:STANCE_START + c * N_STANCE] = cond.relations[:, :c, None, :c].reshape(b, c, 1, -1)
+    return base
 
 
 class Denoiser(nn.Module):
@@ -282,11 +294,23 @@ class Denoiser(nn.Module):
             last.bias.zero_()
         self.config = replace(self.config, stance_from_relations=True)
 
+    def start_mood_from_baseline(self) -> None:
+        """Switch a network that predicts mood itself to predicting its departure from the baseline.
+
+        The mood outputs of the token read-out are zeroed, so the network starts by placing every
+        mood on its character's baseline and learns the departures from there.
+        """
+        with torch.no_grad():
+            self.net.token_out.weight[MOOD] = 0
+            self.net.token_out.bias[MOOD] = 0
+        self.config = replace(self.config, mood_from_baseline=True)
+
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: SceneCondition) -> torch.Tensor:
-        if self.config.stance_from_relations:  # denoise the departure from the relation, then add it back
-            base = stance_base(cond, x.shape).to(x.dtype)
-            return base + self._denoise(x - base, sigma, cond)
-        return self._denoise(x, sigma, cond)
+        base = scene_base(cond, x.shape, self.config)
+        if base is None:
+            return self._denoise(x, sigma, cond)
+        base = base.to(x.dtype)  # denoise the departures from it, then add it back
+        return base + self._denoise(x - base, sigma, cond)
 
     def _denoise(self, x: torch.Tensor, sigma: torch.Tensor, cond: SceneCondition) -> torch.Tensor:
         sd = self.config.sigma_data

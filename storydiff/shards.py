@@ -16,6 +16,7 @@ import torch
 from .conditioning import EVENT_FEATURES, SceneCondition
 from .errors import StorydiffError
 from .limits import LIMIT_FEATURES
+from .vocab import PAD
 
 
 @dataclass
@@ -58,6 +59,8 @@ def load_shard(path: Path | str) -> Shard:
                              "`storydiff corpus` or one of its .safetensors files") from None
     if "cond.from_text" not in t and "cond.trait_mask" in t:
         t["cond.from_text"] = _infer_from_text(t)
+    if "cond.mood" not in t and "cond.traits" in t:  # written before baseline moods were stored: none known
+        t["cond.mood"] = torch.zeros(*t["cond.traits"].shape[:2], len(PAD))
     if "cond.limits" not in t and "cond.events" in t:  # written before limits were stored: none known
         t["cond.limits"] = torch.zeros(*t["cond.events"].shape[:3], LIMIT_FEATURES)
     if "cond.limits" in t and t["cond.limits"].shape[-1] != LIMIT_FEATURES:

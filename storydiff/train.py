@@ -292,8 +292,11 @@ def make_trainer(data: list[Path | str], opts: TrainOptions, device: torch.devic
         shards = [_undescribed(s) for s in shards]
     elif not model.config.reads_descriptions and any(bool(s.cond.description_mask.any()) for s in shards):
         model.start_reading_descriptions()
+    # An older network trained again on scenes that carry relations or baseline moods: see Denoiser.
     if not model.config.stance_from_relations and any(bool(s.cond.relations.any()) for s in shards):
-        model.start_stance_from_relations()  # an older network, trained on relations again: see Denoiser
+        model.start_stance_from_relations()
+    if not model.config.mood_from_baseline and any(bool(s.cond.mood.any()) for s in shards):
+        model.start_mood_from_baseline()
     if opts.field_dropout > 0:
         model.config = replace(model.config, traits_optional=True)
     trainer = Trainer(model, shards, opts, device, place)

@@ -18,7 +18,7 @@ C, T = 2, 4
 def tiny_condition(n: int) -> SceneCondition:
     return SceneCondition(
         traits=torch.full((n, C, 5), 0.5), culture=torch.zeros(n, C, 6), description=torch.zeros(n, C, 384),
-        relations=torch.zeros(n, C, C, 3), events=torch.zeros(n, C, T, len(EVENT_FEATURES)),
+        relations=torch.zeros(n, C, C, 3), mood=torch.zeros(n, C, 3), events=torch.zeros(n, C, T, len(EVENT_FEATURES)),
         limits=torch.zeros(n, C, T, LIMIT_FEATURES), publicness=torch.zeros(n, 1),
         trait_mask=torch.ones(n, C), culture_mask=torch.zeros(n, C), description_mask=torch.zeros(n, C),
         event_mask=torch.ones(n, 1), characters=torch.ones(n, C), beats=torch.ones(n, T),
@@ -248,63 +248,80 @@ def test_train_command_trains_resumes_and_names_a_bad_shard(tmp_path, capsys):
     assert error.count("\n") == 0 and "manifest.json: not a corpus shard" in error
 
 
-def test_conditioning_gives_each_pair_its_static_stance_mirrored_where_only_the_other_wrote_one():
+def test_conditioning_gives_each_pair_its_static_stance_and_each_character_its_baseline_mood():
+    from storydiff.affect import default_mood
     from storydiff.conditioning import condition_from
-    from storydiff.models import Cast, Character, Relation, Situation
+    from storydiff.models import Cast, Character, Mood, Personality, Relation, Situation
 
+    calm = Personality(openness=0.5, conscientiousness=0.5, extraversion=0.8, agreeableness=0.7, neuroticism=0.2)
     cast = Cast(characters={
-        "mara": Character(id="mara", name="Mara", relations=[Relation(to="ilan", liking=0.4, dominance=0.2, trust=0.6)]),
-        "ilan": Character(id="ilan", name="Ilan"),
+        "mara": Character(id="mara", name="Mara", relations=[Relation(to="ilan", liking=0.4, dominance=0.2, trust=0.6)],
+                          mood=Mood(pleasure=-0.3, arousal=0.1, dominance=0.2)),
+        "ilan": Character(id="ilan", name="Ilan", personality=calm),
         "tove": Character(id="tove", name="Tove"),
     })
     cond = condition_from(cast, Situation(id="s", cast=["mara", "ilan", "tove"], beats=2))
     assert cond.relations[0, 1].tolist() == pytest.approx([0.4, 0.2, 0.6])
     assert cond.relations[1, 0].tolist() == pytest.approx([0.4, -0.2, 0.6])  # she leads him: he defers
     assert cond.relations[:, 2].abs().sum() == 0 and cond.relations[2].abs().sum() == 0  # nobody wrote one
+    assert cond.mood[0].tolist() == pytest.approx([-0.3, 0.1, 0.2])  # written
+    assert cond.mood[1].tolist() == pytest.approx(list(default_mood(calm)))  # Mehrabian's, from his traits
+    assert cond.null().mood.abs().sum() == 0
 
 
-def _related_condition(n: int) -> SceneCondition:
+def _informed_condition(n: int) -> SceneCondition:
     cond = tiny_condition(n)
     cond.relations.uniform_(-1, 1)
     cond.relations[:, range(C), range(C)] = 0
+    cond.mood.uniform_(-1, 1)
     return cond
 
 
-def test_stance_is_denoised_as_its_departure_from_the_static_relation():
-    from storydiff.denoiser import stance_base
+def test_stance_and_mood_are_denoised_as_departures_from_what_the_condition_says():
+    from storydiff.denoiser import scene_base
 
     torch.manual_seed(0)
     model = Denoiser(DenoiserConfig(width=32, depth=1, heads=2))
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.05)
-    cond = _related_condition(2)
+    cond = _informed_condition(2)
     x, sigma = torch.randn(2, C, T, 47 + 3 * 16), torch.tensor([0.3, 3.0])
-    base = stance_base(cond, x.shape)
+    base = scene_base(cond, x.shape, model.config)
+    assert base[1, 0, 2, 44:47].tolist() == cond.mood[1, 0].tolist()
     assert base[1, 0, 2, 47:50].tolist() == cond.relations[1, 0, 0].tolist()  # 0 toward itself ...
     assert base[1, 0, 2, 50:53].tolist() == cond.relations[1, 0, 1].tolist()  # ... its relation toward the other
-    assert base[..., :47].abs().sum() == 0 and base[..., 47 + 3 * C:].abs().sum() == 0
+    assert base[..., :44].abs().sum() == 0 and base[..., 47 + 3 * C:].abs().sum() == 0
+    stance_only = replace(model.config, mood_from_baseline=False)
+    assert scene_base(cond, x.shape, stance_only)[..., 44:47].abs().sum() == 0
+    neither = replace(stance_only, stance_from_relations=False)
+    assert scene_base(cond, x.shape, neither) is None
     for kind in ("x", "eps", "edm"):
-        model.config = replace(model.config, parameterisation=kind, stance_from_relations=True)
+        model.config = replace(model.config, parameterisation=kind, stance_from_relations=True, mood_from_baseline=True)
         with torch.no_grad():
             around = model(x, sigma, cond)
-            model.config = replace(model.config, stance_from_relations=False)
+            model.config = replace(model.config, stance_from_relations=False, mood_from_baseline=False)
             assert torch.allclose(around, base + model(x - base, sigma, cond), atol=1e-6), kind
 
 
-def test_an_older_network_switched_to_relations_starts_with_every_stance_on_its_relation():
-    from storydiff.denoiser import stance_base
+def test_an_older_network_switched_to_the_base_starts_with_stance_and_mood_on_it():
+    from storydiff.denoiser import scene_base
 
     torch.manual_seed(0)
-    model = Denoiser(DenoiserConfig(width=32, depth=1, heads=2, parameterisation="x", stance_from_relations=False))
-    cond, x = _related_condition(2), torch.randn(2, C, T, 47 + 3 * 16)
+    model = Denoiser(DenoiserConfig(width=32, depth=1, heads=2, parameterisation="x", stance_from_relations=False,
+                                    mood_from_baseline=False))
+    cond, x = _informed_condition(2), torch.randn(2, C, T, 47 + 3 * 16)
+    with torch.no_grad():
+        before = model(x, torch.tensor([0.5, 5.0]), cond)
     model.start_stance_from_relations()
-    assert model.config.stance_from_relations
+    model.start_mood_from_baseline()
+    assert model.config.stance_from_relations and model.config.mood_from_baseline
     with torch.no_grad():
         out = model(x, torch.tensor([0.5, 5.0]), cond)
-    assert torch.equal(out[..., 47:], stance_base(cond, x.shape)[..., 47:])
+    assert torch.equal(out[..., 44:], scene_base(cond, x.shape, model.config)[..., 44:])
+    assert not torch.allclose(before[..., 44:47], out[..., 44:47])
 
 
-def test_a_config_from_before_the_relation_base_loads_without_it_and_training_switches_it_on(tmp_path):
+def test_a_config_from_before_the_base_loads_without_it_and_training_switches_each_part_on(tmp_path):
     import json
 
     from storydiff.checkpoint import load_checkpoint, save_checkpoint
@@ -314,15 +331,20 @@ def test_a_config_from_before_the_relation_base_loads_without_it_and_training_sw
     assert load_checkpoint(path)[0].config.stance_from_relations
     meta_file = path.with_suffix(".json")
     meta = json.loads(meta_file.read_text())
-    del meta["config"]["stance_from_relations"]
+    del meta["config"]["stance_from_relations"], meta["config"]["mood_from_baseline"]
     meta_file.write_text(json.dumps(meta))
     old, _ = load_checkpoint(path)
-    assert not old.config.stance_from_relations  # it was trained to predict stance itself
+    assert not old.config.stance_from_relations and not old.config.mood_from_baseline  # it predicted them outright
     opts = TrainOptions(steps=1, batch_size=2, log_every=10**9, save_every=10**9)
     text_only = make_trainer([], opts, torch.device("cpu"), init=path, shards=[tiny_shard(2)])
-    assert not text_only.model.config.stance_from_relations  # no relations to learn from (`storydiff learn`)
+    assert not text_only.model.config.stance_from_relations  # nothing to learn them from (`storydiff learn`)
+    assert not text_only.model.config.mood_from_baseline
     shard = tiny_shard(2)
-    related = Shard(shard.x, shard.mask, _related_condition(2))
-    switched = make_trainer([], opts, torch.device("cpu"), init=path, shards=[related])
-    assert switched.model.config.stance_from_relations
+    related = replace(tiny_condition(2), relations=_informed_condition(2).relations)
+    switched = make_trainer([], opts, torch.device("cpu"), init=path, shards=[Shard(shard.x, shard.mask, related)])
+    assert switched.model.config.stance_from_relations and not switched.model.config.mood_from_baseline
     assert switched.model.net.pair_out[-1].weight.abs().sum() == 0
+    moods = replace(tiny_condition(2), mood=_informed_condition(2).mood)
+    switched = make_trainer([], opts, torch.device("cpu"), init=path, shards=[Shard(shard.x, shard.mask, moods)])
+    assert switched.model.config.mood_from_baseline and not switched.model.config.stance_from_relations
+    assert switched.model.net.token_out.weight[44:47].abs().sum() == 0

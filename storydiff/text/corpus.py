@@ -17,7 +17,7 @@ import torch
 from ..conditioning import EMBED_DIM, EVENT_FEATURES, SceneCondition
 from ..layout import DEFAULT_MAX_CHARACTERS, SHOWN, n_features
 from ..limits import LIMIT_FEATURES
-from ..vocab import BIG_FIVE, HOFSTEDE, STANCE
+from ..vocab import BIG_FIVE, HOFSTEDE, PAD, STANCE
 from .beats import MAX_BEATS, SPEECHES_PER_BEAT, SceneWindow, windows
 from .jsonl import read_jsonl
 from .scene import TextScene
@@ -76,7 +76,7 @@ def _condition(characters: int, beats: int) -> SceneCondition:
     C, T = characters, beats
     return SceneCondition(
         traits=torch.zeros(C, len(BIG_FIVE)), culture=torch.zeros(C, len(HOFSTEDE)),
-        description=torch.zeros(C, EMBED_DIM), relations=torch.zeros(C, C, len(STANCE)),
+        description=torch.zeros(C, EMBED_DIM), relations=torch.zeros(C, C, len(STANCE)), mood=torch.zeros(C, len(PAD)),
         events=torch.zeros(C, T, len(EVENT_FEATURES)), limits=torch.zeros(C, T, LIMIT_FEATURES), publicness=torch.zeros(1),
         trait_mask=torch.zeros(C), culture_mask=torch.zeros(C), description_mask=torch.zeros(C),
         event_mask=torch.zeros(1), characters=torch.ones(C), beats=torch.ones(T), from_text=torch.ones(1),
