@@ -46,3 +46,13 @@ def stance_transitions(x: torch.Tensor, characters: int, beats: int) -> torch.Te
     others = ~torch.eye(characters, dtype=torch.bool)
     pairs = stance.permute(0, 2, 1, 3)[others]  # [pairs, T, 3]
     return torch.cat([pairs[:, :-1], pairs[:, 1:]], dim=-1).reshape(-1, 2 * pairs.shape[-1])
+
+
+def levels(x: torch.Tensor, characters: int, beats: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scene means: each character's mood `[C, 3]` and each ordered pair's stance `[C·(C−1), 3]`.
+
+    Where a scene sits, as opposed to how it moves: a character's baseline mood and a pair's
+    relation set these, so they show whether a prior reads what the characters bring in.
+    """
+    stance = pair_stance(x[None, :characters, :beats], characters)[0].mean(1)  # [i, j, 3]
+    return x[:characters, :beats, MOOD].mean(1), stance[~torch.eye(characters, dtype=torch.bool)]

@@ -5,7 +5,10 @@ scene per situation and compare it with the held-out scenes on three features: p
 character, *transitions* (felt | shown | mood at beat b and b+1, 94 numbers) and *changes*
 (the same 47 values at b+1 minus at b); per ordered pair, *stance* (liking, dominance,
 trust at b and b+1). Shuffling a scene's beats keeps every beat's levels, and levels make
-up most of a transition, so only the changes show whether a prior has an arc.
+up most of a transition, so only the changes show whether a prior has an arc. Per situation,
+the *level error*: how far each character's scene-mean mood and each pair's scene-mean stance
+sit from the held-out scene's (rms), which shows whether the prior reads the baseline moods and
+relations the characters bring in.
 Reference points, in the same run: the same held-out situations simulated again with
 fresh noise (what a prior that had learnt the simulator's conditional distribution would
 reach), the training corpus's own distance to the held-out set (scenes of other
@@ -29,7 +32,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from heldout import changes, held_out_scene, resimulated_scene, stance_transitions, transitions
+from heldout import changes, held_out_scene, levels, resimulated_scene, stance_transitions, transitions
 from text_quality import text_rows
 
 from storydiff.conditioning import SceneCondition
@@ -61,6 +64,14 @@ def family_violations(polytope: Polytope, y: torch.Tensor) -> dict[str, float]:
         key = family(name)
         out[key] = max(out.get(key, 0.0), v)
     return out
+
+
+def level_errors(scenes: Scenes, held: Scenes) -> tuple[float, float]:
+    """Root-mean-square difference of scene-mean mood and stance (`heldout.levels`), scene by scene."""
+    pairs = [(levels(*a), levels(*b)) for a, b in zip(scenes, held, strict=True)]
+    mood = torch.cat([a[0] - b[0] for a, b in pairs])
+    stance = torch.cat([a[1] - b[1] for a, b in pairs])
+    return float(mood.pow(2).mean().sqrt()), float(stance.pow(2).mean().sqrt())
 
 
 GROUPS = {"felt": FELT, "shown": SHOWN, "mood": MOOD, "stance": slice(STANCE_START, None)}
@@ -139,6 +150,10 @@ def main() -> None:
     for name, scenes in rows:
         figures = [energy_distance(features(scenes, f), target) for f, target in zip(kinds, targets, strict=True)]
         print(f"{name:34s} {figures[0]:12.4f} {figures[1]:9.4f} {figures[2]:9.4f}")
+    print(f"{'level error vs the same situation (rms)':34s} {'mood':>12s} {'stance':>9s}")
+    for name, scenes in rows[:3]:
+        mood, stance = level_errors(scenes, held)
+        print(f"{name:34s} {mood:12.4f} {stance:9.4f}")
     if args.text_heldout:
         print(f"{'held-out plays, observed beats':34s} {'transitions':>12s} {'changes':>9s} {'beat memory':>12s}")
         for name, (t, c, memory) in text_rows(engine, args.text_heldout, args.text_train, args.sampler, args.steps):
