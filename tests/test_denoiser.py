@@ -43,11 +43,17 @@ def ideal_denoiser(x: torch.Tensor, sigma: float, data: torch.Tensor, mask: torc
     return torch.einsum("bn,n...->b...", w, data)
 
 
-def test_each_parameterisation_maps_the_network_output_to_its_clean_scene_estimate():
+def scrambled_model() -> Denoiser:
+    """A tiny network with every weight random: zero-initialised gates and read-outs would hide the wiring."""
     torch.manual_seed(0)
     model = Denoiser(DenoiserConfig(width=32, depth=1, heads=2))
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.05)
+    return model
+
+
+def test_each_parameterisation_maps_the_network_output_to_its_clean_scene_estimate():
+    model = scrambled_model()
     shard = tiny_shard(2)
     sigma = torch.tensor([3.0, 3.0])
     s, sd = 3.0, 0.5
@@ -280,10 +286,7 @@ def _informed_condition(n: int) -> SceneCondition:
 def test_stance_and_mood_are_denoised_as_departures_from_what_the_condition_says():
     from storydiff.denoiser import scene_base
 
-    torch.manual_seed(0)
-    model = Denoiser(DenoiserConfig(width=32, depth=1, heads=2))
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.05)
+    model = scrambled_model()
     cond = _informed_condition(2)
     x, sigma = torch.randn(2, C, T, 47 + 3 * 16), torch.tensor([0.3, 3.0])
     base = scene_base(cond, x.shape, model.config)
