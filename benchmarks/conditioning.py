@@ -3,7 +3,8 @@
 For held-out simulated situations, sample one scene per situation, unprojected, under five
 conditions that differ only in what the network is told about each character: traits and
 description; the traits alone; the description alone (traits unknown, as for a character file with no
-`<personality>`); neither (traits and description unknown, events and relations kept); and
+`<personality>`, whose baseline mood is then Mehrabian's for average traits unless it writes one);
+neither (traits and description unknown, events and relations kept); and
 the null condition (nothing). Who a character is shows in their levels over a scene (the
 neurotic stay distressed longer, the agreeable like more), so the figure is the squared
 error between each character's mean felt | shown | mood over the scene and the held-out
@@ -25,14 +26,25 @@ from heldout import held_out_scene, resimulated_scene
 from storydiff.conditioning import SceneCondition
 from storydiff.engine import Engine
 from storydiff.layout import MOOD
+from storydiff.models import Cast, Personality
 
 
-def _told(cond: SceneCondition, what: str) -> SceneCondition:
+def _told(cond: SceneCondition, what: str, untraited: SceneCondition) -> SceneCondition:
+    """`cond` with what `what` leaves out dropped; unknown traits also take the baseline moods
+    of `untraited` (the cast with average traits), so that Mehrabian's mood of the real traits
+    cannot tell the network what the traits were."""
     if what == "nothing (null condition)":
         return cond.null()
     drop = {"traits alone": ("description_mask",), "description alone": ("trait_mask",),
             "neither": ("trait_mask", "description_mask")}.get(what, ())
-    return replace(cond, **{name: torch.zeros_like(getattr(cond, name)) for name in drop})
+    cond = replace(cond, **{name: torch.zeros_like(getattr(cond, name)) for name in drop})
+    return replace(cond, mood=untraited.mood.to(cond.mood)) if "trait_mask" in drop else cond
+
+
+def _average_traits(cast: Cast) -> Cast:
+    """The cast as files without `<personality>` give it (written moods stay written)."""
+    characters = {cid: c.model_copy(update={"personality": Personality()}) for cid, c in cast.characters.items()}
+    return cast.model_copy(update={"characters": characters})
 
 
 def level_error(scene: torch.Tensor, truth: torch.Tensor, characters: int, beats: int) -> torch.Tensor:
@@ -56,9 +68,10 @@ def main() -> None:
         cast, situation, truth = held_out_scene(k)
         C, T = len(situation.cast), situation.beats
         errors["same situation, simulated again"].append(level_error(resimulated_scene(k, cast, situation), truth, C, T))
+        untraited = SceneCondition.stack([engine.condition(_average_traits(cast), situation)], C, T)
         for what in conditions:
             run = engine.prepare(situation, cast=cast, seed=k, steps=args.steps, project=False)
-            run.condition = _told(run.condition, what)
+            run.condition = _told(run.condition, what, untraited)
             step = None
             for step in engine.denoise(run):
                 pass
