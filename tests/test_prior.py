@@ -17,6 +17,7 @@ import storydiff
 from storydiff.affect import static_stance
 from storydiff.constraints.mood import baseline
 from storydiff.layout import MOOD, STANCE_START
+from storydiff.models import Cast, Situation
 
 LIBRARY = Path(__file__).resolve().parents[1] / "characters"
 STANCE_BOUND = 0.15  # rms of each pair's scene-mean stance minus the relation it brings in
@@ -24,7 +25,7 @@ MOOD_BOUND = 0.11    # rms of each character's mood at beat 1 minus its baseline
 
 
 @cache
-def _sampled(name: str) -> tuple[storydiff.models.Cast, storydiff.models.Situation, torch.Tensor]:
+def _sampled(name: str) -> tuple[Cast, Situation, torch.Tensor]:
     engine = storydiff.Engine.default(device="cpu")
     cast = storydiff.load_characters(LIBRARY)
     situation = storydiff.load_situation(LIBRARY / "situations" / f"{name}.situation.xml", cast)
