@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .models import Appraisal, Cast, Character, DisplayRule, MoodDynamics, Personality, Situation
+from .models import Appraisal, Cast, Character, DisplayRule, Located, MoodDynamics, Personality, Situation
 
 PADPoint = tuple[float, float, float]
 
@@ -142,6 +142,14 @@ def default_mood(personality: Personality) -> PADPoint:
            0.15 * o + 0.30 * a - 0.57 * s,
            0.25 * o + 0.17 * c + 0.60 * e - 0.32 * a)
     return tuple(max(-1.0, min(1.0, v)) for v in pad)  # type: ignore[return-value]
+
+
+def baseline(character: Character) -> tuple[tuple[float, float, float], Located]:
+    """The mood a character starts from without a previous scene, and the element that says so."""
+    if character.mood is not None:
+        m = character.mood
+        return (m.pleasure, m.arousal, m.dominance), m
+    return default_mood(character.personality), character.personality
 
 
 def mood_dynamics(character: Character) -> MoodDynamics:

@@ -11,8 +11,7 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
-from .affect import static_stance
-from .constraints.mood import baseline
+from .affect import baseline, static_stance
 from .limits import LIMIT_FEATURES
 from .models import Appraisal, Cast, Character, Event, Situation
 from .vocab import HOFSTEDE, PAD, STANCE

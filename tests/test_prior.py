@@ -14,8 +14,7 @@ import pytest
 import torch
 
 import storydiff
-from storydiff.affect import static_stance
-from storydiff.constraints.mood import baseline
+from storydiff.affect import baseline, static_stance
 from storydiff.layout import MOOD, STANCE_START
 from storydiff.models import Cast, Situation
 

@@ -11,18 +11,9 @@ character's baseline (its XML mood, else Mehrabian's default from personality).
 """
 from __future__ import annotations
 
-from ..affect import EMOTION_PAD, default_mood, mood_dynamics, pull_scale
-from ..models import Character, Located
+from ..affect import EMOTION_PAD, baseline, mood_dynamics, pull_scale
 from ..vocab import OCC_EMOTIONS, PAD
 from .rows import RowBuilder, SceneContext
-
-
-def baseline(character: Character) -> tuple[tuple[float, float, float], Located]:
-    """The mood a character starts from without a previous scene, and the element that says so."""
-    if character.mood is not None:
-        m = character.mood
-        return (m.pleasure, m.arousal, m.dominance), m
-    return default_mood(character.personality), character.personality
 
 
 def add_rows(rows: RowBuilder, scene: SceneContext) -> None:

@@ -15,13 +15,13 @@ from ..affect import (
     STANCE_STEP,
     appraised_emotions,
     audiences_for,
+    baseline,
     display_value,
     mood_dynamics,
     pull_scale,
     static_stance,
 )
 from ..constraints.display import rules_for
-from ..constraints.mood import baseline
 from ..constraints.rows import SceneContext
 from ..layout import FELT, MOOD, SHOWN, STANCE_START, n_features
 from ..models import Appraisal, Cast, Character, DisplayRule, Event, Situation
