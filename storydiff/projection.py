@@ -7,7 +7,8 @@ nearest point of `C` to each row of `x`, with every row met to `tol` (max violat
 scaled by row norm, checked in float64), and reports how far each sample moved and
 which named rows hold it there. Pass the previous call's info back as `warm_start`
 and the solver starts from the previous multipliers. The method is a semismooth-Newton
-augmented Lagrangian; see `storydiff.projection_alm` for why.
+augmented Lagrangian; see `storydiff.projection_alm` for why. Large batches are solved
+part by part — the set's independent chains apart from the rest, `storydiff.projection_parts`.
 """
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ import torch
 
 from .polytope import Polytope
 from .projection_alm import AlmChunk, ChunkResult, Settings
+from .projection_parts import MIN_SPLIT_ENTRIES, Part, split, whole
 from .projection_rows import ScaledRows, scaled_rows
 
 # Samples solved together on CPU: as many as keep a `[rows, samples]` float32 work vector near
-# 4 MB (2**20 entries), so the conjugate-gradient vectors stay in cache (32 to 1024 samples).
+# 4 MB (2**20 entries), so the conjugate-gradient vectors stay in cache (at least 32 samples).
 CPU_CHUNK_ENTRIES = 2**20
 # On GPUs memory bandwidth, not cache, is the limit: solve up to this many samples at once.
 GPU_CHUNK = 8192
@@ -40,8 +42,8 @@ class ProjectionState:
     """Where a call ended, so the next call can start there (internal layout, `[columns|rows, batch]`)."""
 
     y: torch.Tensor      # [n, batch] float64
-    dual: torch.Tensor   # [kept rows, batch] float64 multipliers of the unit-norm rows
-    rho: torch.Tensor    # [batch] penalty each sample ended with
+    duals: list[torch.Tensor]  # per part (`projection_parts`): [part rows, part columns] float64 multipliers
+    rhos: list[torch.Tensor]   # per part: [part columns] penalty each column ended with
     shape: tuple[int, int, int]  # (rows, columns, kept rows) of the polytope it belongs to
 
 
@@ -51,22 +53,26 @@ class ProjectionInfo:
 
     distance: torch.Tensor        # [batch] ‖y − x‖, float64
     max_violation: torch.Tensor   # [batch] of the returned y, scaled by row norm, float64
-    iterations: torch.Tensor      # [batch] Newton steps
+    iterations: torch.Tensor      # [batch] Newton steps (of the sample's slowest independent part)
     linear_iterations: torch.Tensor  # [batch] conjugate-gradient steps inside them
     converged: torch.Tensor       # [batch] False only for an empty polytope or the step limit
     binding_mask: torch.Tensor    # [batch, rows] True where a row holds within tol of a bound
     names: list[str]
     state: ProjectionState
     rows: ScaledRows = field(repr=False)
+    parts: list[Part] = field(default_factory=list, repr=False)
 
     def multipliers(self) -> torch.Tensor:
         """`[batch, rows]` float64 μ with x − y = Aᵀ μ: positive at an upper bound, negative at a lower.
 
         The size of μᵢ is how hard row i pushes the sample, the explanation the TUI shows.
         """
-        rows = self.rows
+        rows, batch = self.rows, self.binding_mask.shape[0]
+        dual = torch.zeros(rows.m, batch, dtype=torch.float64, device=self.binding_mask.device)
+        for part, part_dual in zip(self.parts, self.state.duals, strict=True):
+            part.multipliers(part_dual, dual)
         out = torch.zeros(self.binding_mask.shape, dtype=torch.float64, device=self.binding_mask.device)
-        out[:, rows.kept] = (self.state.dual / rows.norms.unsqueeze(1)).T
+        out[:, rows.kept] = (dual / rows.norms.unsqueeze(1)).T
         return out
 
     def binding_rows(self, sample: int) -> list[str]:
@@ -89,21 +95,31 @@ def _check_input(x: torch.Tensor, polytope: Polytope) -> None:
         raise ValueError("x holds NaN or inf; the denoiser output needs checking before projection")
 
 
-def _start(rows: ScaledRows, X: torch.Tensor, warm_start: ProjectionInfo | ProjectionState | None,
+def _parts(rows: ScaledRows, batch: int) -> list[Part]:
+    """The problem whole for small batches, else split into independent parts (built once per rows)."""
+    if batch * rows.n_columns < MIN_SPLIT_ENTRIES:
+        return [whole(rows)]
+    if rows.parts is None:
+        rows.parts = split(rows)
+    return rows.parts
+
+
+def _start(part: Part, Xp: torch.Tensor, state: ProjectionState | None, index: int,
            settings: Settings) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Initial (y, multipliers, ρ): the previous call's if it fits this polytope and batch, else (x, 0, ρ₀).
+    """A part's initial (y, multipliers, ρ): where the previous call left it if that fits, else (x, 0, ρ₀).
 
     A state that does not fit (a pin was added, the batch changed) is not an error:
     the answer is the same from any start, only slower.
     """
-    state = warm_start.state if isinstance(warm_start, ProjectionInfo) else warm_start
-    batch = X.shape[1]
-    if state is None or state.shape != (rows.n_rows, rows.n_columns, rows.m) or state.y.shape[1] != batch:
-        mu = torch.zeros(rows.m, batch, dtype=torch.float64, device=X.device)
-        return X.clone(), mu, torch.full((batch,), settings.rho_start, dtype=torch.float64, device=X.device)
+    columns = Xp.shape[1]
+    fits = (state is not None and index < len(state.duals)
+            and state.duals[index].shape == (part.rows.m, columns) and state.rhos[index].shape == (columns,))
+    if not fits:
+        mu = torch.zeros(part.rows.m, columns, dtype=torch.float64, device=Xp.device)
+        return Xp.clone(), mu, torch.full((columns,), settings.rho_start, dtype=torch.float64, device=Xp.device)
     # The previous penalty is tuned to the previous point; a fresh input needs a milder one first.
-    rho = (state.rho.to(X.device) / settings.warm_divisor).clamp_min(settings.rho_start)
-    return state.y.to(X.device).clone(), state.dual.to(X.device).clone(), rho
+    rho = (state.rhos[index].to(Xp.device) / settings.warm_divisor).clamp_min(settings.rho_start)
+    return part.gather(state.y.to(Xp.device)), state.duals[index].to(Xp.device).clone(), rho
 
 
 def _row_report(rows: ScaledRows, Y: torch.Tensor, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,12 +139,13 @@ def _row_report(rows: ScaledRows, Y: torch.Tensor, tol: float) -> tuple[torch.Te
 def _chunks(batch: int, device: torch.device, rows: ScaledRows, workers: int) -> list[slice]:
     """Equal slices of the batch: cache-sized on CPU (and at least one per worker), GPU_CHUNK on GPUs."""
     if device.type != "cpu":
-        return [slice(start, start + GPU_CHUNK) for start in range(0, batch, GPU_CHUNK)]
-    length = max(rows.m, rows.n_columns)
-    cap = max(32, min(1024, CPU_CHUNK_ENTRIES // length))
-    count = max(-(-batch // cap), min(workers, batch * length // MIN_THREAD_ENTRIES))
-    size = -(-batch // count)
-    return [slice(start, start + size) for start in range(0, batch, size)]
+        size = GPU_CHUNK
+    else:
+        length = max(rows.m, rows.n_columns)
+        cap = max(32, CPU_CHUNK_ENTRIES // length)
+        count = max(-(-batch // cap), min(workers, batch * length // MIN_THREAD_ENTRIES))
+        size = -(-batch // count)
+    return [slice(start, min(start + size, batch)) for start in range(0, batch, size)]
 
 
 @contextmanager
@@ -149,12 +166,14 @@ def _one_thread_per_chunk() -> Iterator[int]:
         torch.set_num_threads(before)
 
 
-def _solve(rows: ScaledRows, X: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, rho: torch.Tensor,
+def _solve(part: Part, X: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, rho: torch.Tensor,
            target: float, settings: Settings) -> dict[str, torch.Tensor]:
-    """Run the solver chunk by chunk and stitch the per-sample results together."""
+    """Run the solver on one part, chunk by chunk, and stitch the per-column results together."""
+    rows = part.rows
 
     def solve(cols: slice) -> ChunkResult:
-        return AlmChunk(rows, X[:, cols], y[:, cols], mu[:, cols], rho[cols], target, settings).run()
+        return AlmChunk(rows, part.bounds(cols), X[:, cols], y[:, cols], mu[:, cols], rho[cols], target,
+                        settings).run()
 
     if X.device.type != "cpu":
         parts = [solve(cols) for cols in _chunks(X.shape[1], X.device, rows, 1)]
@@ -184,21 +203,32 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
     settings = settings or Settings()
     rows = scaled_rows(polytope, x.device)
     X = x.detach().to(torch.float64).T.contiguous()
-    y0, mu0, rho0 = _start(rows, X, warm_start, settings)
-    if rows.m and X.shape[1]:
-        out = _solve(rows, X, y0, mu0, rho0, tol * TARGET_SHARE, settings)
-    else:
-        none = torch.zeros(X.shape[1], dtype=torch.long, device=x.device)
-        out = {"y": X.clone(), "dual": mu0, "rho": rho0, "newton": none, "cg": none,
-               "converged": torch.ones(X.shape[1], dtype=torch.bool, device=x.device)}
-    y = out["y"].T.contiguous().to(x.dtype)
-    Y = y.to(torch.float64).T
-    violation, mask = _row_report(rows, Y, tol)
+    batch = X.shape[1]
+    state = warm_start.state if isinstance(warm_start, ProjectionInfo) else warm_start
+    if state is not None and (state.shape != (rows.n_rows, rows.n_columns, rows.m) or state.y.shape[1] != batch):
+        state = None
+    parts = _parts(rows, batch) if rows.m and batch else []
+    Y = X.clone()
+    duals, rhos = [], []
+    newton, cg = (torch.zeros(batch, dtype=torch.long, device=x.device) for _ in range(2))
+    converged = torch.ones(batch, dtype=torch.bool, device=x.device)
+    for index, part in enumerate(parts):
+        Xp = part.gather(X)
+        y0, mu0, rho0 = _start(part, Xp, state, index, settings)
+        out = _solve(part, Xp, y0, mu0, rho0, tol * TARGET_SHARE, settings)
+        part.scatter(out["y"], Y)
+        duals.append(out["dual"])
+        rhos.append(out["rho"])
+        newton = torch.maximum(newton, part.per_sample(out["newton"]))
+        cg = torch.maximum(cg, part.per_sample(out["cg"]))
+        converged &= part.per_sample(out["converged"], every=True)
+    y = Y.T.contiguous().to(x.dtype)
+    Yr = y.to(torch.float64).T
+    violation, mask = _row_report(rows, Yr, tol)
     info = ProjectionInfo(
-        distance=torch.linalg.vector_norm(Y - X, dim=0), max_violation=violation, iterations=out["newton"],
-        linear_iterations=out["cg"], converged=out["converged"], binding_mask=mask, names=polytope.names,
-        state=ProjectionState(y=out["y"], dual=out["dual"], rho=out["rho"],
-                              shape=(rows.n_rows, rows.n_columns, rows.m)),
-        rows=rows,
+        distance=torch.linalg.vector_norm(Yr - X, dim=0), max_violation=violation, iterations=newton,
+        linear_iterations=cg, converged=converged, binding_mask=mask, names=polytope.names,
+        state=ProjectionState(y=Y, duals=duals, rhos=rhos, shape=(rows.n_rows, rows.n_columns, rows.m)),
+        rows=rows, parts=parts,
     )
     return y, info

@@ -102,13 +102,18 @@ class _NewtonMatrix:
 
 
 class AlmChunk:
-    """One batch of samples `[n, b]` being projected to a scaled violation ≤ `target`; call `run()` once."""
+    """One batch of samples `[n, b]` being projected to a scaled violation ≤ `target`; call `run()` once.
+
+    `bounds` are the rows' `(lower, upper)`, `[m, 1]` when every column shares them or
+    `[m, b]` when each has its own (the chains of `projection_parts`).
+    """
 
     _STATE = (("x", "n"), ("y", "n"), ("mu", "m"))
 
-    def __init__(self, rows: ScaledRows, x: torch.Tensor, y: torch.Tensor, mu: torch.Tensor,
-                 rho: torch.Tensor, target: float, settings: Settings):
+    def __init__(self, rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor,
+                 y: torch.Tensor, mu: torch.Tensor, rho: torch.Tensor, target: float, settings: Settings):
         self.rows, self.settings, self.target = rows, settings, target
+        self.lower, self.upper = bounds
         self.n, self.m = rows.n_columns, rows.m
         b = x.shape[1]
         self.pool = _Pool(x.device, b)
@@ -137,7 +142,7 @@ class AlmChunk:
         rows = self.rows
         torch.addmm(W, rows.A64, y, beta=0, out=W)
         W.addcmul_(mu, (1.0 / self.rho).unsqueeze(0))
-        torch.clamp(W, rows.lower, rows.upper, out=R)
+        torch.clamp(W, self.lower, self.upper, out=R)
         R.sub_(W).mul_(-self.rho.unsqueeze(0))
         torch.addmm(y, rows.AT64, R, out=G)
         G.sub_(x)
@@ -165,7 +170,7 @@ class AlmChunk:
         torch.mul(V, t.unsqueeze(0), out=T)
         T.add_(W)
         E = self._buf("E", "m")
-        torch.clamp(T, self.rows.lower, self.rows.upper, out=E)
+        torch.clamp(T, self.lower, self.upper, out=E)
         E.sub_(T).neg_()
         slope = dy + t * dd + self.rho * dot(V, E, T)
         T.copy_(E).sign_().abs_().mul_(V).mul_(V)
@@ -211,6 +216,8 @@ class AlmChunk:
         for name, size in self._STATE:
             self._buf(name, size).copy_(state[name])
         self.rho, self.index = self.rho[keep], self.index[keep]
+        if self.lower.shape[1] > 1:
+            self.lower, self.upper = self.lower[:, keep], self.upper[:, keep]
         self.newton, self.cg, self.last_pres = self.newton[keep], self.cg[keep], self.last_pres[keep]
 
     def _outer_update(self, inner_done: torch.Tensor, pres: torch.Tensor) -> None:

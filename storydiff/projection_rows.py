@@ -11,7 +11,7 @@ output is the fast batched product on both CPU (MKL) and CUDA (cuSPARSE).
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -35,6 +35,7 @@ class ScaledRows:
     norms: torch.Tensor  # [m] float64, the kept rows' norms before scaling
     n_rows: int          # rows of the polytope, kept or not
     n_columns: int
+    parts: list | None = field(default=None, repr=False)  # its independent parts, once `projection_parts` cut them
 
     @property
     def m(self) -> int:
@@ -45,6 +46,14 @@ def _csr(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, shape: tupl
          device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), vals, shape, check_invariants=False)
     return coo.coalesce().to_sparse_csr().to(device=device, dtype=dtype)
+
+
+def csr_pair(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, shape: tuple[int, int],
+             device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The matrix and its transpose as CSR on `device`, in float64 and float32: (A64, AT64, A32, AT32)."""
+    shape_t = (shape[1], shape[0])
+    return (_csr(rows, cols, vals, shape, device, torch.float64), _csr(cols, rows, vals, shape_t, device, torch.float64),
+            _csr(rows, cols, vals, shape, device, torch.float32), _csr(cols, rows, vals, shape_t, device, torch.float32))
 
 
 def _check_rows(polytope: Polytope, norms: torch.Tensor) -> None:
@@ -74,10 +83,9 @@ def build_scaled_rows(polytope: Polytope, device: torch.device) -> ScaledRows:
     new_index[kept] = torch.arange(kept.numel())
     on = keep[rows]
     r, c, v = new_index[rows[on]], cols[on], vals[on] / norms[rows[on]]
-    shape, shape_t = (kept.numel(), n), (n, kept.numel())
+    A64, AT64, A32, AT32 = csr_pair(r, c, v, (kept.numel(), n), device)
     return ScaledRows(
-        A64=_csr(r, c, v, shape, device, torch.float64), AT64=_csr(c, r, v, shape_t, device, torch.float64),
-        A32=_csr(r, c, v, shape, device, torch.float32), AT32=_csr(c, r, v, shape_t, device, torch.float32),
+        A64=A64, AT64=AT64, A32=A32, AT32=AT32,
         lower=(lo[kept] / norms[kept]).unsqueeze(1).to(device),
         upper=(hi[kept] / norms[kept]).unsqueeze(1).to(device),
         kept=kept.to(device), norms=norms[kept].to(device), n_rows=m, n_columns=n,

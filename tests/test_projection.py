@@ -1,6 +1,8 @@
 """Projection onto a polytope: exactness against OSQP, optimality, warm starts, edge cases."""
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 import torch
@@ -102,11 +104,12 @@ def kkt_residual(polytope: Polytope, x: torch.Tensor, y: torch.Tensor, mu: torch
 
 
 @settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 10_000), n=st.integers(2, 30), scale=st.floats(0.01, 3.0))
-def test_first_order_optimality(seed, n, scale):
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 30), scale=st.floats(0.01, 3.0), split=st.booleans())
+def test_first_order_optimality(seed, n, scale, split):
     polytope, y0 = random_polytope(seed, n=n, m=2 * n, equalities=min(2, n // 2))
     x = noisy(y0, 3, scale, seed)
-    y, info = project(x, polytope)
+    with mock.patch.object(projection, "MIN_SPLIT_ENTRIES", 0 if split else projection.MIN_SPLIT_ENTRIES):
+        y, info = project(x, polytope)
     assert info.max_violation.max() <= TOL
     assert kkt_residual(polytope, x, y, info.multipliers()) <= TOL
 
@@ -249,3 +252,58 @@ def test_cuda_matches_cpu():
     y_gpu, info = project(x.cuda(), polytope)
     assert y_gpu.device.type == "cuda" and info.max_violation.max().item() <= TOL
     assert (y_gpu.cpu() - y_cpu).norm(dim=1).max() <= DIST
+
+
+# -- independent parts (`projection_parts`) ---------------------------------------------------
+def _chains_and_the_rest() -> Polytope:
+    """A 4-beat chain (ranges, a tighter pin, volatility written both ways and scaled, a negated
+    range), a 1-beat chain, and columns no chain can hold: a 3-column row, a 2-column row that is
+    not a difference, a star of differences; the last column is free."""
+    rows = [({0: 1}, 0, 1), ({1: 1}, 0, 1), ({2: 1}, 0, 1), ({3: 1}, 0, 1), ({1: 1}, -np.inf, 0.3),
+            ({0: -1, 1: 1}, -0.2, 0.2), ({1: 1, 2: -1}, -0.1, 0.2), ({2: -2, 3: 2}, -0.4, 0.4),
+            ({3: -1}, -0.9, 0), ({4: 1}, -1, 1), ({5: 1, 6: 1, 7: 1}, 1, np.inf), ({5: 1}, 0, 0.5),
+            ({8: 2, 9: -1}, 0, 0.1), ({10: 1, 11: -1}, -0.1, 0.1), ({12: 1, 10: -1}, -0.1, 0.1)]
+    A = [[row.get(j, 0.0) for j in range(14)] for row, _, _ in rows]
+    return _tiny(A, [lo for _, lo, _ in rows], [hi for _, _, hi in rows])
+
+
+def test_split_finds_the_chains():
+    from storydiff.projection_parts import split
+    from storydiff.projection_rows import build_scaled_rows
+
+    parts = split(build_scaled_rows(_chains_and_the_rest(), torch.device("cpu")))
+    assert [p.columns.tolist() for p in parts] == [[5, 6, 7, 8, 9, 10, 11, 12], [[4]], [[0], [1], [2], [3]]]
+    chain = parts[2]
+    # position 1: the range's upper bound 1 gave way to the pin's 0.3; position 3's upper is the negated row's
+    assert chain.upper[:4, 0].tolist() == [1.0, 0.3, 1.0, 0.9] and chain.row_upper[1, 0] == 4
+    # differences as (y_{t+1} − y_t)/√2: the row written y1 − y2 ∈ [−0.1, 0.2] flips its bounds, 2·(y3 − y2) halves them
+    assert torch.allclose(chain.upper[4:, 0] * 2**0.5, torch.tensor([0.2, 0.1, 0.2], dtype=torch.float64))
+    assert torch.allclose(chain.lower[4:, 0] * 2**0.5, torch.full((3,), -0.2, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_split_matches_osqp_and_explains_by_the_right_rows(monkeypatch, seed):
+    monkeypatch.setattr(projection, "MIN_SPLIT_ENTRIES", 0)
+    polytope = _chains_and_the_rest()
+    x = torch.tensor(np.random.default_rng(seed).normal(0.5, 0.8, (6, 14)))
+    x[0, :4] = torch.tensor([0.9, 0.9, 0.9, 0.95], dtype=torch.float64)
+    y, info = project(x, polytope)
+    assert info.converged.all() and len(info.parts) == 3
+    assert np.linalg.norm(y.numpy() - osqp_reference(polytope, x.numpy()), axis=1).max() <= DIST
+    mu = info.multipliers()
+    assert kkt_residual(polytope, x, y, mu) <= TOL
+    assert torch.equal(y[:, 13], x[:, 13])  # the free column
+    assert mu[0, 4] > 0 and mu[0, 1] == 0  # the pin holds beat 2 down, not the range
+
+
+def test_split_warm_start_and_whole_agree(monkeypatch):
+    polytope, y0 = synthetic_scene(characters=2, beats=6, seed=8)
+    x = noisy(y0.numpy(), 12, 0.3, 8)
+    whole, _ = project(x, polytope)
+    monkeypatch.setattr(projection, "MIN_SPLIT_ENTRIES", 0)
+    y, info = project(x, polytope)
+    assert [part.chains > 1 for part in info.parts] == [False, True] and info.max_violation.max() <= TOL
+    assert (y - whole).norm(dim=1).max() <= DIST
+    assert kkt_residual(polytope, x, y, info.multipliers()) <= TOL
+    again, warm = project(x, polytope, warm_start=info)
+    assert (again - y).norm(dim=1).max() <= DIST and warm.iterations.sum() < info.iterations.sum()

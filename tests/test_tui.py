@@ -331,6 +331,33 @@ async def test_draft_is_saved_after_every_step_and_on_quit(engine, tmp_path):
     assert draft.load(path).history[-1].index == 1
 
 
+async def test_a_draft_from_before_the_projection_split_loads(engine, tmp_path):
+    """Drafts once saved the projection's warm start as one `dual` and one `rho`: the whole problem."""
+    import base64
+    import json
+
+    from safetensors.torch import load as load_tensors
+    from safetensors.torch import save as save_tensors
+    from storydiff.tui import draft
+
+    path, old = tmp_path / "storm.draft.json", tmp_path / "old.draft.json"
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await steps(pilot, 2)
+        await pilot.press("q")
+    doc = json.loads(path.read_text())
+    tensors = load_tensors(base64.b64decode(doc["tensors"]))
+    renamed = {re.sub(r"\.(dual|rho)\.0$", r".\1", k): v for k, v in tensors.items()}
+    assert renamed.keys() != tensors.keys()
+    for step in doc["history"]:
+        for meta in step["carry"].values():
+            assert meta.pop("parts", 1) == 1
+    doc["tensors"] = base64.b64encode(save_tensors(renamed)).decode("ascii")
+    old.write_text(json.dumps(doc))
+    new_state, old_state = (draft.load(p).history[-1].carry["projection"] for p in (path, old))
+    assert torch.equal(old_state.duals[0], new_state.duals[0]) and len(old_state.rhos) == 1
+
+
 async def test_opening_a_situation_again_reopens_its_draft_paused(engine, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     first = StorydiffApp(engine, steps=STEPS, pace=0.0, paused=True)

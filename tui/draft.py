@@ -31,7 +31,6 @@ from .sources import Opened, is_bundled
 FORMAT = "storydiff-draft"
 VERSION = 1
 _STEP_TENSORS = ("x_t", "x0_hat", "projected", "distance", "rng_state")
-_STATE_TENSORS = ("y", "dual", "rho")
 
 
 class DraftError(ValueError):
@@ -85,8 +84,10 @@ def _carry_tensors(carry: dict) -> tuple[dict[str, torch.Tensor], dict]:
         if isinstance(value, ProjectionInfo):
             value = value.state
         if isinstance(value, ProjectionState):
-            tensors.update({f"{key}.{t}": getattr(value, t) for t in _STATE_TENSORS})
-            meta[key] = {"kind": "projection", "shape": list(value.shape)}
+            tensors[f"{key}.y"] = value.y
+            for i, (dual, rho) in enumerate(zip(value.duals, value.rhos, strict=True)):
+                tensors.update({f"{key}.dual.{i}": dual, f"{key}.rho.{i}": rho})
+            meta[key] = {"kind": "projection", "shape": list(value.shape), "parts": len(value.duals)}
         elif isinstance(value, torch.Tensor):
             tensors[key] = value
             meta[key] = {"kind": "tensor"}
@@ -134,8 +135,13 @@ def _carry(k: int, meta: dict, tensors: dict[str, torch.Tensor]) -> dict:
     carry = {}
     for key, info in meta.items():
         if info["kind"] == "projection":
-            y, dual, rho = (tensors[f"{k}.carry.{key}.{t}"] for t in _STATE_TENSORS)
-            carry[key] = ProjectionState(y, dual, rho, tuple(info["shape"]))
+            name = f"{k}.carry.{key}"
+            if "parts" in info:
+                duals = [tensors[f"{name}.dual.{i}"] for i in range(info["parts"])]
+                rhos = [tensors[f"{name}.rho.{i}"] for i in range(info["parts"])]
+            else:  # drafts saved before the projection split its problem: one part, the whole
+                duals, rhos = [tensors[f"{name}.dual"]], [tensors[f"{name}.rho"]]
+            carry[key] = ProjectionState(tensors[f"{name}.y"], duals, rhos, tuple(info["shape"]))
         else:
             carry[key] = tensors[f"{k}.carry.{key}"]
     return carry

@@ -1,0 +1,236 @@
+"""A constraint set cut into independent parts, so that each converges and leaves the batch alone.
+
+A compiled scene is block-diagonal: no row crosses characters, and the variables that
+no mood, event or display row touches — stance, the shown emotions no rule ties to
+felt — are *chains*: one variable across the beats, held only by rows on it alone
+(ranges, pins) and rows on it at two neighbouring beats (volatility). Solved as one
+problem, every sample waits for the slowest of its ~1,000 chains: 20 Newton steps on
+the bundled scenes, where one chain alone needs 8.7 on average. So the rows split into
+a *general* part (everything else, solved as before) and one *chain* part per chain
+length, whose chains share one path pattern of unit-norm rows (a box at each position,
+a difference between neighbours) and differ only in their bounds: there every chain of
+every sample is a column of its own, dropped as soon as it has converged.
+
+Multipliers map back: a chain's box at a position may gather several rows (a range and
+a pin); the one that sets the bound that holds takes the multiplier.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from scipy.sparse.csgraph import connected_components
+
+from .projection_rows import ScaledRows, csr_pair
+
+# A split pays once a batch holds this many entries (samples × columns): below it each part
+# repeats the solver's per-step overhead, which is what a small batch's time is made of (bundled
+# scenes, one thread: the-wake at batch 4, 11,800 entries, 0.040 s split against 0.055 s whole; storm
+# at batch 32, 25,600 entries, level; at batch 128, 0.110 against 0.131; at batch 1 a split is up to 2×
+# slower).
+MIN_SPLIT_ENTRIES = 2**14
+
+
+@dataclass
+class Part:
+    """One independent piece of the problem: `rows` over its own columns.
+
+    `columns[j]` is the polytope column of the part's column j; for a chain part
+    `columns` is `[L, k]` (position, chain) and every chain of every sample is a
+    solver column, ordered sample-major. `lower`/`upper` are `[m, 1]` for a general
+    part and `[m, k]` (per chain) for a chain part. `row_lower` / `row_upper` give, per
+    part row (and chain), the index into the scaled rows of the row that sets that
+    bound (−1: none) and `sign_*` its coefficient's sign relative to the part row's.
+    """
+
+    rows: ScaledRows
+    columns: torch.Tensor
+    lower: torch.Tensor
+    upper: torch.Tensor
+    row_lower: torch.Tensor
+    row_upper: torch.Tensor
+    sign_lower: torch.Tensor
+    sign_upper: torch.Tensor
+
+    @property
+    def chains(self) -> int:
+        """Columns per sample of a chain part (its chains); 1 for a general part."""
+        return self.columns.shape[1] if self.columns.dim() == 2 else 1
+
+    def gather(self, X: torch.Tensor) -> torch.Tensor:
+        """`[n, b]` polytope layout → the part's `[n_part, b·chains]` solver layout."""
+        if self.columns.dim() == 1:
+            return X[self.columns]
+        L, k = self.columns.shape
+        return X[self.columns.reshape(-1)].view(L, k, -1).transpose(1, 2).reshape(L, -1)
+
+    def scatter(self, Y: torch.Tensor, into: torch.Tensor) -> None:
+        """Write the part's solver-layout values back into the `[n, b]` polytope layout."""
+        if self.columns.dim() == 1:
+            into[self.columns] = Y
+            return
+        L, k = self.columns.shape
+        into[self.columns.reshape(-1)] = Y.view(L, -1, k).transpose(1, 2).reshape(L * k, -1)
+
+    def bounds(self, cols: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        """The bounds of solver columns `cols`: shared, or each column's chain's."""
+        if self.columns.dim() == 1:
+            return self.lower, self.upper
+        chain = torch.arange(cols.start, cols.stop, device=self.lower.device) % self.chains
+        return self.lower[:, chain], self.upper[:, chain]
+
+    def per_sample(self, values: torch.Tensor, every: bool = False) -> torch.Tensor:
+        """`[b·chains]` → `[b]`: the most any of a sample's chains needed (`every`: whether all of them hold)."""
+        per_chain = values.view(-1, self.chains)
+        return per_chain.all(dim=1) if every else per_chain.amax(dim=1)
+
+    def multipliers(self, dual: torch.Tensor, out: torch.Tensor) -> None:
+        """Add the part's `[m_part, b·chains]` multipliers into `out` `[m, b]` (rows of the scaled set)."""
+        m = dual.shape[0]
+        D = dual.view(m, -1, self.chains)  # [m_part, b, chains]
+        upper = D > 0
+        row = torch.where(upper, self.row_upper.unsqueeze(1), self.row_lower.unsqueeze(1))
+        sign = torch.where(upper, self.sign_upper.unsqueeze(1), self.sign_lower.unsqueeze(1))
+        held = (D != 0) & (row >= 0)
+        sample = torch.arange(D.shape[1], device=dual.device).view(1, -1, 1).expand_as(D)
+        out[row[held], sample[held]] = D[held] * sign[held]
+
+
+def whole(rows: ScaledRows) -> Part:
+    """The problem as one part: every row, every column."""
+    m, device = rows.m, rows.lower.device
+    index = torch.arange(m, device=device).unsqueeze(1)
+    ones = torch.ones(m, 1, dtype=torch.float64, device=device)
+    return Part(rows, torch.arange(rows.n_columns, device=device), rows.lower, rows.upper,
+                index, index, ones, ones)
+
+
+def split(rows: ScaledRows) -> list[Part]:
+    """The general part (if any rows are left to it) and one chain part per chain length."""
+    A = _scipy(rows)
+    chain_of, position = _chains(A)
+    general_rows = np.nonzero(chain_of[_first_column(A)] < 0)[0]
+    parts = [_general(rows, A, general_rows)] if general_rows.size else []
+    on_chain = chain_of >= 0
+    lengths = np.bincount(chain_of[on_chain])
+    for L in np.unique(lengths):
+        parts.append(_chain_part(rows, A, chain_of, position, lengths, int(L)))
+    return parts
+
+
+def _scipy(rows: ScaledRows) -> sp.csr_matrix:
+    A = rows.A64.cpu()
+    return sp.csr_matrix((A.values().numpy(), A.col_indices().numpy(), A.crow_indices().numpy()),
+                         shape=(rows.m, rows.n_columns))
+
+
+def _first_column(A: sp.csr_matrix) -> np.ndarray:
+    return A.indices[A.indptr[:-1]]
+
+
+def _chains(A: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Per column: its chain (−1: not on one) and its position along it.
+
+    A component is a chain when its rows hold one column, or two with opposite
+    coefficients at neighbouring positions once its columns are sorted (a compiled
+    scene numbers a variable's beats in order).
+    """
+    n = A.shape[1]
+    pattern = A.copy()
+    pattern.data[:] = 1.0
+    _, label = connected_components(pattern.T @ pattern, directed=False)
+    per_row = np.diff(A.indptr)
+    order = np.lexsort((np.arange(n), label))
+    sizes = np.bincount(label)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n) - starts[label[order]]
+    first = _first_column(A)
+    ok = np.ones(sizes.size, dtype=bool)
+    ok[label[first[per_row > 2]]] = False
+    two = np.nonzero(per_row == 2)[0]
+    a, b = A.indptr[two], A.indptr[two] + 1
+    neighbours = np.abs(position[A.indices[a]] - position[A.indices[b]]) == 1
+    opposite = np.abs(A.data[a] + A.data[b]) <= 1e-12
+    ok[label[A.indices[a][~(neighbours & opposite)]]] = False
+    has_rows = np.zeros(sizes.size, dtype=bool)
+    has_rows[label[first]] = True
+    ok &= has_rows
+    chain_ids = np.full(sizes.size, -1)
+    chain_ids[ok] = np.arange(int(ok.sum()))
+    return chain_ids[label], position
+
+
+def _general(rows: ScaledRows, A: sp.csr_matrix, row_ids: np.ndarray) -> Part:
+    sub = A[row_ids]
+    columns = np.unique(sub.indices)
+    renumber = np.full(A.shape[1], -1)
+    renumber[columns] = np.arange(columns.size)
+    coo = sub.tocoo()
+    device = rows.lower.device
+    ids = torch.from_numpy(row_ids).to(device)
+    A64, AT64, A32, AT32 = csr_pair(torch.from_numpy(coo.row), torch.from_numpy(renumber[coo.col]),
+                                    torch.from_numpy(coo.data), (row_ids.size, columns.size), device)
+    part_rows = ScaledRows(A64, AT64, A32, AT32, rows.lower[ids], rows.upper[ids], rows.kept[ids], rows.norms[ids],
+                           n_rows=rows.n_rows, n_columns=int(columns.size))
+    ones = torch.ones(row_ids.size, 1, dtype=torch.float64, device=device)
+    return Part(part_rows, torch.from_numpy(columns).to(device), part_rows.lower, part_rows.upper,
+                ids.unsqueeze(1), ids.unsqueeze(1), ones, ones)
+
+
+def _chain_part(rows: ScaledRows, A: sp.csr_matrix, chain_of: np.ndarray, position: np.ndarray,
+                lengths: np.ndarray, L: int) -> Part:
+    """The chains of length L: the path pattern, and each chain's bounds and rows."""
+    chains = np.nonzero(lengths == L)[0]
+    slot = np.full(lengths.size, -1)
+    slot[chains] = np.arange(chains.size)
+    k, m = chains.size, 2 * L - 1
+    columns = np.empty((L, k), dtype=np.int64)
+    mine = np.nonzero((chain_of >= 0) & (slot[np.maximum(chain_of, 0)] >= 0))[0]
+    columns[position[mine], slot[chain_of[mine]]] = mine
+    # each row's place in the pattern: box t (one column) or difference t → t+1 (two)
+    first = _first_column(A)
+    row_ids = np.nonzero((chain_of[first] >= 0) & (slot[np.maximum(chain_of[first], 0)] >= 0))[0]
+    starts = A.indptr[row_ids]
+    two = np.diff(A.indptr)[row_ids] == 2
+    pos = position[A.indices[starts]]
+    coef = A.data[starts]
+    second = np.where(two, A.indptr[row_ids] + 1, starts)
+    pos2 = position[A.indices[second]]
+    # the pattern's row is +y_t (box) or (y_{t+1} − y_t)/√2 (difference): the row's sign against it
+    sign = np.where(two, np.where(pos2 > pos, np.sign(A.data[second]), np.sign(coef)), np.sign(coef))
+    where = np.where(two, L + np.minimum(pos, pos2), pos)
+    chain = slot[chain_of[first[row_ids]]]
+    lo, hi = rows.lower[:, 0].cpu().numpy()[row_ids], rows.upper[:, 0].cpu().numpy()[row_ids]
+    lo, hi = np.where(sign > 0, lo, -hi), np.where(sign > 0, hi, -lo)
+    lower, upper = np.full((m, k), -np.inf), np.full((m, k), np.inf)
+    np.maximum.at(lower, (where, chain), lo)
+    np.minimum.at(upper, (where, chain), hi)
+    row_lower, row_upper = np.full((m, k), -1), np.full((m, k), -1)
+    sign_lower, sign_upper = np.ones((m, k)), np.ones((m, k))
+    sets_lower = lo == lower[where, chain]
+    sets_upper = hi == upper[where, chain]
+    row_lower[where[sets_lower], chain[sets_lower]] = row_ids[sets_lower]
+    sign_lower[where[sets_lower], chain[sets_lower]] = sign[sets_lower]
+    row_upper[where[sets_upper], chain[sets_upper]] = row_ids[sets_upper]
+    sign_upper[where[sets_upper], chain[sets_upper]] = sign[sets_upper]
+    device = rows.lower.device
+    return Part(_path(L, rows, device), torch.from_numpy(columns).to(device),
+                *(torch.from_numpy(a).to(device) for a in (lower, upper, row_lower, row_upper,
+                                                           sign_lower, sign_upper)))
+
+
+def _path(L: int, rows: ScaledRows, device: torch.device) -> ScaledRows:
+    """Unit-norm rows y_t (t < L) and (y_{t+1} − y_t)/√2 (t < L − 1) over L columns."""
+    t = torch.arange(L - 1)
+    r = torch.cat([torch.arange(L), L + t, L + t])
+    c = torch.cat([torch.arange(L), t, t + 1])
+    v = torch.cat([torch.ones(L), torch.full((L - 1,), -math.sqrt(0.5)), torch.full((L - 1,), math.sqrt(0.5))])
+    m = 2 * L - 1
+    A64, AT64, A32, AT32 = csr_pair(r, c, v.double(), (m, L), device)
+    unbounded = torch.full((m, 1), math.inf, dtype=torch.float64, device=device)
+    return ScaledRows(A64, AT64, A32, AT32, -unbounded, unbounded, torch.full((m,), -1, device=device),
+                      torch.ones(m, dtype=torch.float64, device=device), n_rows=rows.n_rows, n_columns=L)
