@@ -189,6 +189,18 @@ def _solve(part: Part, X: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, rho: 
             for name in ("y", "dual", "rho", "newton", "cg", "converged")}
 
 
+def _clamp(part: Part, X: torch.Tensor, rho: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Variables held only by bounds of their own (chains of one beat): the projection is a clamp.
+
+    Two rows can cross on one variable (a pin above its range): then no point meets
+    both, and the sample reports not converged, as the iterative solver would.
+    """
+    lower, upper = part.bounds(slice(0, X.shape[1]))
+    y = torch.clamp(X, lower, upper)
+    none = torch.zeros(X.shape[1], dtype=torch.long, device=X.device)
+    return {"y": y, "dual": X - y, "rho": rho, "newton": none, "cg": none, "converged": (lower <= upper)[0]}
+
+
 def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | ProjectionState | None = None,
             tol: float = 1e-6, settings: Settings | None = None) -> tuple[torch.Tensor, ProjectionInfo]:
     """Project each row of `x` `[batch, columns]` onto the polytope; returns `(y, info)`.
@@ -215,7 +227,10 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
     for index, part in enumerate(parts):
         Xp = part.gather(X)
         y0, mu0, rho0 = _start(part, Xp, state, index, settings)
-        out = _solve(part, Xp, y0, mu0, rho0, tol * TARGET_SHARE, settings)
+        if part.rows.n_columns == 1 and part.chains > 1:
+            out = _clamp(part, Xp, rho0)
+        else:
+            out = _solve(part, Xp, y0, mu0, rho0, tol * TARGET_SHARE, settings)
         part.scatter(out["y"], Y)
         duals.append(out["dual"])
         rhos.append(out["rho"])

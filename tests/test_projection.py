@@ -307,3 +307,12 @@ def test_split_warm_start_and_whole_agree(monkeypatch):
     assert kkt_residual(polytope, x, y, info.multipliers()) <= TOL
     again, warm = project(x, polytope, warm_start=info)
     assert (again - y).norm(dim=1).max() <= DIST and warm.iterations.sum() < info.iterations.sum()
+
+
+def test_split_reports_crossed_bounds_on_one_variable(monkeypatch):
+    monkeypatch.setattr(projection, "MIN_SPLIT_ENTRIES", 0)
+    # a range 0 ≤ y0 ≤ 0.3 and a pin y0 ≥ 0.5: each row alone can hold, together none can
+    polytope = _tiny([[1, 0], [1, 0], [0, 1]], [0.0, 0.5, 0.0], [0.3, np.inf, 1.0])
+    y, info = project(torch.tensor([[0.4, 2.0], [0.1, 0.5]], dtype=torch.float64), polytope)
+    assert not info.converged.any() and info.max_violation.min() > TOL
+    assert torch.allclose(y[:, 1], torch.tensor([1.0, 0.5], dtype=torch.float64))
