@@ -54,6 +54,7 @@ class Part:
     row_upper: torch.Tensor
     sign_lower: torch.Tensor
     sign_upper: torch.Tensor
+    whole: bool = False  # every column, in order: gathering is the identity
 
     @property
     def chains(self) -> int:
@@ -62,6 +63,8 @@ class Part:
 
     def gather(self, X: torch.Tensor) -> torch.Tensor:
         """`[n, b]` polytope layout → the part's `[n_part, b·chains]` solver layout."""
+        if self.whole:
+            return X
         if self.columns.dim() == 1:
             return X[self.columns]
         L, k = self.columns.shape
@@ -69,6 +72,9 @@ class Part:
 
     def scatter(self, Y: torch.Tensor, into: torch.Tensor) -> None:
         """Write the part's solver-layout values back into the `[n, b]` polytope layout."""
+        if self.whole:
+            into.copy_(Y)
+            return
         if self.columns.dim() == 1:
             into[self.columns] = Y
             return
@@ -105,7 +111,7 @@ def whole(rows: ScaledRows) -> Part:
     index = torch.arange(m, device=device).unsqueeze(1)
     ones = torch.ones(m, 1, dtype=torch.float64, device=device)
     return Part(rows, torch.arange(rows.n_columns, device=device), rows.lower, rows.upper,
-                index, index, ones, ones)
+                index, index, ones, ones, whole=True)
 
 
 def split(rows: ScaledRows) -> list[Part]:
