@@ -15,7 +15,9 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}: error: {self.message}"
+        """One line, whatever the message quotes (a value may hold a line break)."""
+        message = " ".join(self.message.split())
+        return f"{self.path}:{self.line}:{self.column}: error: {message}"
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -167,7 +167,8 @@ _SYNTAX_WORDS = (
 
 
 def _syntax_message(message: str, code: str) -> str:
-    message = message.strip().rstrip(".")
+    # libxml2 may follow its message with a line echoing the source; the location already points there
+    message = message.strip().splitlines()[0].strip().rstrip(".")
     for pattern, words in _SYNTAX_WORDS:
         if re.match(pattern, message):
             return re.sub(pattern, words, message)

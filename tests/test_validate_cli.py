@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 from conftest import LIBRARY, REPO
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
 
 from storydiff import __version__
 from storydiff.cli import COMMANDS, main
@@ -168,3 +171,58 @@ def test_importing_and_validating_characters_stays_light():
             "assert 'torch' not in sys.modules, 'torch imported'; "
             "assert storydiff.load_characters and storydiff.ValidationError")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=60)
+
+
+# -- damaged files -------------------------------------------------------------------------------
+_DAMAGE_VALUES = ["", "nan", "inf", "-1e309", "1e400", "abc", "0.5.5", "½", "-5", "2", "0", "65", "nobody"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_damaged_files_get_located_one_line_errors(library_copy, data, capsys):
+    """Any single damage to a shipped file — a value, a name, a tag, a cut — is reported, never raised."""
+    files = sorted(library_copy.rglob("*.xml"))
+    path = data.draw(st.sampled_from(files))
+    original = path.read_bytes()
+    try:
+        root = etree.fromstring(original)
+        elements = [e for e in root.iter() if isinstance(e.tag, str)]
+        element = data.draw(st.sampled_from(elements))
+        kind = data.draw(st.sampled_from(["value", "name", "tag", "drop", "cut"]))
+        if kind in ("value", "name") and element.attrib:
+            name = data.draw(st.sampled_from(sorted(element.attrib)))
+            value = element.attrib.pop(name)
+            if kind == "value":
+                element.set(name, data.draw(st.sampled_from(_DAMAGE_VALUES)))
+            else:
+                element.set(name + "x", value)
+        elif kind == "tag":
+            element.tag += "x"
+        elif kind == "drop" and element.getparent() is not None:
+            element.getparent().remove(element)
+        damaged = etree.tostring(root, xml_declaration=True, encoding="utf-8")
+        if kind == "cut":
+            damaged = original[: data.draw(st.integers(0, len(original) - 1))]
+        path.write_bytes(damaged)
+        code = main(["validate", str(library_copy)])
+        out = capsys.readouterr()
+        assert code in (0, 1) and out.err == ""
+        lines = out.out.splitlines()
+        assert all(LINE.match(line) for line in lines), lines
+        assert (code == 1) == bool(lines)
+    finally:
+        path.write_bytes(original)
+
+
+def test_a_file_cut_inside_a_comment_is_one_line(tmp_path, capsys):
+    # libxml2 follows "Comment not terminated" with a line echoing the source
+    path = tmp_path / "cut.character.xml"
+    path.write_text('<?xml version="1.0"?>\n<character xmlns="https://storydiff.org/ns/1.0" id="a">\n<!-- half a')
+    assert main(["validate", str(path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and LINE.match(lines[0]) and "Comment not terminated" in lines[0]
+
+
+def test_a_problem_prints_on_one_line_whatever_it_quotes():
+    problem = Problem("a.xml", 3, 4, "bad", "'an\ngry' is not an emotion")
+    assert str(problem) == "a.xml:3:4: error: 'an gry' is not an emotion"
