@@ -27,8 +27,9 @@ from .projection_rows import ScaledRows, scaled_rows
 # Samples solved together on CPU: as many as keep a `[rows, samples]` float32 work vector near
 # 4 MB (2**20 entries), so the conjugate-gradient vectors stay in cache (at least 32 samples).
 CPU_CHUNK_ENTRIES = 2**20
-# On GPUs memory bandwidth, not cache, is the limit: solve up to this many samples at once.
-GPU_CHUNK = 8192
+# On GPUs memory bandwidth, not cache, is the limit: solve up to this many entries (columns × rows or
+# variables) at once — 8,192 samples of a 16,384-row scene; a thin part (chains) takes far more columns.
+GPU_CHUNK_ENTRIES = 2**27
 # A batch is split over CPU threads only into chunks whose work vectors hold at least this many entries:
 # below it the operations take microseconds and the threads would only queue for the interpreter lock.
 MIN_THREAD_ENTRIES = 2**17
@@ -137,11 +138,11 @@ def _row_report(rows: ScaledRows, Y: torch.Tensor, tol: float) -> tuple[torch.Te
 
 
 def _chunks(batch: int, device: torch.device, rows: ScaledRows, workers: int) -> list[slice]:
-    """Equal slices of the batch: cache-sized on CPU (and at least one per worker), GPU_CHUNK on GPUs."""
+    """Equal slices of the batch: cache-sized on CPU (and at least one per worker), GPU_CHUNK_ENTRIES on GPUs."""
+    length = max(rows.m, rows.n_columns)
     if device.type != "cpu":
-        size = GPU_CHUNK
+        size = max(1, GPU_CHUNK_ENTRIES // length)
     else:
-        length = max(rows.m, rows.n_columns)
         cap = max(32, CPU_CHUNK_ENTRIES // length)
         count = max(-(-batch // cap), min(workers, batch * length // MIN_THREAD_ENTRIES))
         size = -(-batch // count)

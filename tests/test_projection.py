@@ -316,3 +316,14 @@ def test_split_reports_crossed_bounds_on_one_variable(monkeypatch):
     y, info = project(torch.tensor([[0.4, 2.0], [0.1, 0.5]], dtype=torch.float64), polytope)
     assert not info.converged.any() and info.max_violation.min() > TOL
     assert torch.allclose(y[:, 1], torch.tensor([1.0, 0.5], dtype=torch.float64))
+
+
+def test_chunks_size_by_entries_so_thin_parts_take_many_columns():
+    from types import SimpleNamespace
+
+    thin, tall = SimpleNamespace(m=19, n_columns=10), SimpleNamespace(m=27_000, n_columns=13_000)
+    for device in (torch.device("cpu"), torch.device("cuda")):
+        chunks = projection._chunks(200_000, device, thin, 1)
+        assert chunks[0].stop - chunks[0].start > 20_000 and chunks[-1].stop == 200_000
+        widest = projection._chunks(8192, device, tall, 1)
+        assert max(c.stop - c.start for c in widest) <= (8192 if device.type == "cuda" else 1024)
