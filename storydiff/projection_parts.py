@@ -94,7 +94,7 @@ class Part:
         return per_chain.all(dim=1) if every else per_chain.amax(dim=1)
 
     def multipliers(self, dual: torch.Tensor, out: torch.Tensor) -> None:
-        """Add the part's `[m_part, b·chains]` multipliers into `out` `[m, b]` (rows of the scaled set)."""
+        """Write the part's `[m_part, b·chains]` multipliers into its rows of `out` `[m, b]` (the scaled set's rows)."""
         m = dual.shape[0]
         D = dual.view(m, -1, self.chains)  # [m_part, b, chains]
         upper = D > 0
