@@ -181,7 +181,7 @@ def _general(rows: ScaledRows, A: sp.csr_matrix, row_ids: np.ndarray) -> Part:
     A64, AT64, A32, AT32 = csr_pair(torch.from_numpy(coo.row), torch.from_numpy(renumber[coo.col]),
                                     torch.from_numpy(coo.data), (row_ids.size, columns.size), device)
     part_rows = ScaledRows(A64, AT64, A32, AT32, rows.lower[ids], rows.upper[ids], rows.kept[ids], rows.norms[ids],
-                           n_rows=rows.n_rows, n_columns=int(columns.size))
+                           n_rows=rows.n_rows, n_columns=int(columns.size), row_norms=rows.row_norms)
     ones = torch.ones(row_ids.size, 1, dtype=torch.float64, device=device)
     return Part(part_rows, torch.from_numpy(columns).to(device), part_rows.lower, part_rows.upper,
                 ids.unsqueeze(1), ids.unsqueeze(1), ones, ones)
@@ -239,4 +239,5 @@ def _path(L: int, rows: ScaledRows, device: torch.device) -> ScaledRows:
     A64, AT64, A32, AT32 = csr_pair(r, c, v.double(), (m, L), device)
     unbounded = torch.full((m, 1), math.inf, dtype=torch.float64, device=device)
     return ScaledRows(A64, AT64, A32, AT32, -unbounded, unbounded, torch.full((m,), -1, device=device),
-                      torch.ones(m, dtype=torch.float64, device=device), n_rows=rows.n_rows, n_columns=L)
+                      torch.ones(m, dtype=torch.float64, device=device), n_rows=rows.n_rows, n_columns=L,
+                      row_norms=rows.row_norms)

@@ -35,6 +35,7 @@ class ScaledRows:
     norms: torch.Tensor  # [m] float64, the kept rows' norms before scaling
     n_rows: int          # rows of the polytope, kept or not
     n_columns: int
+    row_norms: torch.Tensor  # [n_rows] float64 on CPU, every row's norm (0 for an empty one)
     parts: list | None = field(default=None, repr=False)  # its independent parts, once `projection_parts` cut them
 
     @property
@@ -68,28 +69,45 @@ def _check_rows(polytope: Polytope, norms: torch.Tensor) -> None:
                              f"({float(lo[i])} ≤ · ≤ {float(hi[i])}); the polytope is empty")
 
 
+def _row_norms(A: torch.Tensor) -> torch.Tensor:
+    coo = A.to_sparse_coo().coalesce()
+    vals = coo.values().to(torch.float64)
+    return torch.zeros(A.shape[0], dtype=torch.float64).index_add_(0, coo.indices()[0], vals * vals).sqrt()
+
+
+def _kept_rows(norms: torch.Tensor, polytope: Polytope) -> torch.Tensor:
+    """Rows that can bind: some variable and some finite bound."""
+    lo, hi = polytope.lower.to(torch.float64), polytope.upper.to(torch.float64)
+    return torch.nonzero((norms > 0) & (torch.isfinite(lo) | torch.isfinite(hi))).flatten()
+
+
+def _bounded(matrix: ScaledRows, polytope: Polytope, device: torch.device) -> ScaledRows:
+    """`matrix`'s scaled rows with `polytope`'s bounds, divided by the same norms."""
+    kept, norms = matrix.kept.cpu(), matrix.norms.cpu()
+    lo, hi = polytope.lower.to(torch.float64)[kept], polytope.upper.to(torch.float64)[kept]
+    return ScaledRows(A64=matrix.A64, AT64=matrix.AT64, A32=matrix.A32, AT32=matrix.AT32,
+                      lower=(lo / norms).unsqueeze(1).to(device), upper=(hi / norms).unsqueeze(1).to(device),
+                      kept=matrix.kept, norms=matrix.norms, n_rows=matrix.n_rows, n_columns=matrix.n_columns,
+                      row_norms=matrix.row_norms)
+
+
 def build_scaled_rows(polytope: Polytope, device: torch.device) -> ScaledRows:
     """The polytope's rows scaled to unit norm, cleaned and on `device` (uncached; see `scaled_rows`)."""
     m, n = polytope.shape
+    norms = _row_norms(polytope.A)
+    _check_rows(polytope, norms)
+    kept = _kept_rows(norms, polytope)
     coo = polytope.A.to_sparse_coo().coalesce()
     rows, cols = coo.indices()
-    vals = coo.values().to(torch.float64)
-    norms = torch.zeros(m, dtype=torch.float64).index_add_(0, rows, vals * vals).sqrt()
-    _check_rows(polytope, norms)
-    lo, hi = polytope.lower.to(torch.float64), polytope.upper.to(torch.float64)
-    keep = (norms > 0) & (torch.isfinite(lo) | torch.isfinite(hi))
-    kept = torch.nonzero(keep).flatten()
     new_index = torch.full((m,), -1, dtype=torch.long)
     new_index[kept] = torch.arange(kept.numel())
-    on = keep[rows]
-    r, c, v = new_index[rows[on]], cols[on], vals[on] / norms[rows[on]]
+    on = new_index[rows] >= 0
+    r, c, v = new_index[rows[on]], cols[on], coo.values().to(torch.float64)[on] / norms[rows[on]]
     A64, AT64, A32, AT32 = csr_pair(r, c, v, (kept.numel(), n), device)
-    return ScaledRows(
-        A64=A64, AT64=AT64, A32=A32, AT32=AT32,
-        lower=(lo[kept] / norms[kept]).unsqueeze(1).to(device),
-        upper=(hi[kept] / norms[kept]).unsqueeze(1).to(device),
-        kept=kept.to(device), norms=norms[kept].to(device), n_rows=m, n_columns=n,
-    )
+    empty = torch.empty(0, 1, dtype=torch.float64)
+    matrix = ScaledRows(A64=A64, AT64=AT64, A32=A32, AT32=AT32, lower=empty, upper=empty,
+                        kept=kept.to(device), norms=norms[kept].to(device), n_rows=m, n_columns=n, row_norms=norms)
+    return _bounded(matrix, polytope, device)
 
 
 def scaled_rows(polytope: Polytope, device: torch.device) -> ScaledRows:
@@ -104,8 +122,26 @@ def scaled_rows(polytope: Polytope, device: torch.device) -> ScaledRows:
     if key in _cache:
         _cache.move_to_end(key)
         return _cache[key][1]
-    prepared = build_scaled_rows(polytope, device)
+    prepared = _same_matrix(polytope, device)
+    if prepared is None:
+        prepared = build_scaled_rows(polytope, device)
     _cache[key] = (tensors, prepared)
     if len(_cache) > _CACHE_SIZE:
         _cache.popitem(last=False)
     return prepared
+
+
+def _same_matrix(polytope: Polytope, device: torch.device) -> ScaledRows | None:
+    """A cached polytope's rows with these bounds, where its matrix is this one and the same rows bind.
+
+    An agent's constraint window keeps its matrix from beat to beat and only moves its
+    bounds (the beats played become constants): scaling and transposing the matrix
+    again each beat would cost a quarter of the projection's time at batch 1.
+    """
+    for (A, _, _), prepared in reversed(_cache.values()):
+        if A is polytope.A and prepared.A64.device == torch.device(device):
+            _check_rows(polytope, prepared.row_norms)
+            if torch.equal(_kept_rows(prepared.row_norms, polytope), prepared.kept.cpu()):
+                return _bounded(prepared, polytope, device)
+            return None
+    return None

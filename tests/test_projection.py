@@ -327,3 +327,25 @@ def test_chunks_size_by_entries_so_thin_parts_take_many_columns():
         assert chunks[0].stop - chunks[0].start > 20_000 and chunks[-1].stop == 200_000
         widest = projection._chunks(8192, device, tall, 1)
         assert max(c.stop - c.start for c in widest) <= (8192 if device.type == "cuda" else 1024)
+
+
+def test_new_bounds_on_the_same_matrix_reuse_its_scaling():
+    from storydiff.projection_rows import scaled_rows
+
+    polytope, y0 = random_polytope(3)
+    shift = polytope.dense() @ torch.full((40,), 0.1, dtype=torch.float64)  # y0 + 0.1 is feasible in the moved set
+    moved = Polytope(polytope.A, polytope.lower + shift, polytope.upper + shift, polytope.names, polytope.columns)
+    first, second = (scaled_rows(p, torch.device("cpu")) for p in (polytope, moved))
+    assert second.A64 is first.A64 and not torch.equal(second.lower, first.lower)
+    x = noisy(y0, 4, 0.5, 3)
+    y, info = project(x, moved)
+    assert info.max_violation.max() <= TOL
+    assert np.linalg.norm(y.numpy() - osqp_reference(moved, x.numpy()), axis=1).max() <= DIST
+    crossed = moved.lower.clone()
+    crossed[0] = moved.upper[0] + 1
+    with pytest.raises(ValueError, match="row0"):
+        project(x, Polytope(polytope.A, crossed, moved.upper, polytope.names, polytope.columns))
+    free = moved.lower.clone(), moved.upper.clone()
+    free[0][0], free[1][0] = -np.inf, np.inf  # row 0 can no longer bind: a different set of rows
+    assert scaled_rows(Polytope(polytope.A, *free, polytope.names, polytope.columns),
+                       torch.device("cpu")).m == first.m - 1
