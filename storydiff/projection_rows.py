@@ -69,12 +69,6 @@ def _check_rows(polytope: Polytope, norms: torch.Tensor) -> None:
                              f"({float(lo[i])} ≤ · ≤ {float(hi[i])}); the polytope is empty")
 
 
-def _row_norms(A: torch.Tensor) -> torch.Tensor:
-    coo = A.to_sparse_coo().coalesce()
-    vals = coo.values().to(torch.float64)
-    return torch.zeros(A.shape[0], dtype=torch.float64).index_add_(0, coo.indices()[0], vals * vals).sqrt()
-
-
 def _kept_rows(norms: torch.Tensor, polytope: Polytope) -> torch.Tensor:
     """Rows that can bind: some variable and some finite bound."""
     lo, hi = polytope.lower.to(torch.float64), polytope.upper.to(torch.float64)
@@ -94,15 +88,16 @@ def _bounded(matrix: ScaledRows, polytope: Polytope, device: torch.device) -> Sc
 def build_scaled_rows(polytope: Polytope, device: torch.device) -> ScaledRows:
     """The polytope's rows scaled to unit norm, cleaned and on `device` (uncached; see `scaled_rows`)."""
     m, n = polytope.shape
-    norms = _row_norms(polytope.A)
-    _check_rows(polytope, norms)
-    kept = _kept_rows(norms, polytope)
     coo = polytope.A.to_sparse_coo().coalesce()
     rows, cols = coo.indices()
+    vals = coo.values().to(torch.float64)
+    norms = torch.zeros(m, dtype=torch.float64).index_add_(0, rows, vals * vals).sqrt()
+    _check_rows(polytope, norms)
+    kept = _kept_rows(norms, polytope)
     new_index = torch.full((m,), -1, dtype=torch.long)
     new_index[kept] = torch.arange(kept.numel())
     on = new_index[rows] >= 0
-    r, c, v = new_index[rows[on]], cols[on], coo.values().to(torch.float64)[on] / norms[rows[on]]
+    r, c, v = new_index[rows[on]], cols[on], vals[on] / norms[rows[on]]
     A64, AT64, A32, AT32 = csr_pair(r, c, v, (kept.numel(), n), device)
     empty = torch.empty(0, 1, dtype=torch.float64)
     matrix = ScaledRows(A64=A64, AT64=AT64, A32=A32, AT32=AT32, lower=empty, upper=empty,
