@@ -52,10 +52,10 @@ if TYPE_CHECKING:
 
 DEFAULT_WINDOW = 16
 # Permenter–Yuan with 3 steps from σ = 0.2, starting at the last beat played (SDEdit, Meng et al.
-# 2022), projecting the final estimate: within the default sampler's spread on the agents
-# benchmark (energy distance to simulated scenes, benchmarks/RESULTS.md) at an eighth of its
-# network evaluations; 4 steps fell outside it under the last two priors. The first beat, with
-# nothing played to start from, uses the full schedule.
+# 2022), projecting the final estimate: on the agents benchmark (energy distance to simulated
+# scenes, benchmarks/RESULTS.md) at or just past the edge of the default sampler's spread, at an
+# eighth of its network evaluations, and closer than 4 steps under the last three priors. The
+# first beat, with nothing played to start from, uses the full schedule.
 AGENT_SAMPLER = "pyuan"
 AGENT_STEPS = 3
 AGENT_START_SIGMA = 0.2
