@@ -98,11 +98,10 @@ def _check_input(x: torch.Tensor, polytope: Polytope) -> None:
 
 def _parts(rows: ScaledRows, batch: int) -> list[Part]:
     """The problem whole for small batches, else split into independent parts (built once per rows)."""
-    if batch * rows.n_columns < MIN_SPLIT_ENTRIES:
-        return [whole(rows)]
-    if rows.parts is None:
-        rows.parts = split(rows)
-    return rows.parts
+    mode = "whole" if batch * rows.n_columns < MIN_SPLIT_ENTRIES else "split"
+    if mode not in rows.parts:
+        rows.parts[mode] = [whole(rows)] if mode == "whole" else split(rows)
+    return rows.parts[mode]
 
 
 def _start(part: Part, Xp: torch.Tensor, state: ProjectionState | None, index: int,
@@ -228,7 +227,7 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
     for index, part in enumerate(parts):
         Xp = part.gather(X)
         y0, mu0, rho0 = _start(part, Xp, state, index, settings)
-        if part.rows.n_columns == 1 and part.chains > 1:
+        if part.one_beat:
             out = _clamp(part, Xp, rho0)
         else:
             out = _solve(part, Xp, y0, mu0, rho0, tol * TARGET_SHARE, settings)

@@ -57,6 +57,11 @@ class Part:
     whole: bool = False  # every column, in order: gathering is the identity
 
     @property
+    def one_beat(self) -> bool:
+        """A chain part of one-beat chains: variables held only by their own bounds, a clamp."""
+        return self.columns.dim() == 2 and self.columns.shape[0] == 1
+
+    @property
     def chains(self) -> int:
         """Columns per sample of a chain part (its chains); 1 for a general part."""
         return self.columns.shape[1] if self.columns.dim() == 2 else 1

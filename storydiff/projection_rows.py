@@ -36,7 +36,7 @@ class ScaledRows:
     n_rows: int          # rows of the polytope, kept or not
     n_columns: int
     row_norms: torch.Tensor  # [n_rows] float64 on CPU, every row's norm (0 for an empty one)
-    parts: list | None = field(default=None, repr=False)  # its independent parts, once `projection_parts` cut them
+    parts: dict = field(default_factory=dict, repr=False)  # "whole" / "split": its parts, once `projection_parts` cut them
 
     @property
     def m(self) -> int:
