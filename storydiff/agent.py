@@ -369,11 +369,9 @@ class Agent:
 
     # -- validation ---------------------------------------------------------------------------
     def _check_situation(self) -> None:
-        from .feasibility import explain_infeasible
+        from .feasibility import require_feasible
 
-        problems = explain_infeasible(self.cast, self.situation, previous=self.previous or None)
-        if problems:
-            raise StorydiffError("; ".join(str(p) for p in problems))
+        require_feasible(self.cast, self.situation, previous=self.previous or None)
 
     def _schedule(self, at: int | None, what: str) -> int:
         nxt = self.beat + 1

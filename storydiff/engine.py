@@ -99,6 +99,7 @@ class Engine:
                 previous: dict[str, float] | None = None) -> Run:
         """Compile the constraint set and the conditioning; refuse an infeasible scene before sampling."""
         from .constraints import compile_constraints
+        from .feasibility import require_feasible
 
         if sampler not in SAMPLERS:
             raise StorydiffError(f"unknown sampler {sampler!r}; use one of: {', '.join(SAMPLERS)}")
@@ -109,7 +110,7 @@ class Engine:
             situation = situation.model_copy(update={"pins": [*situation.pins, *pins]})
         layout = StateLayout(situation.cast, situation.beats, self.model.config.max_characters)
         polytope = compile_constraints(cast, situation, previous=previous, layout=layout)
-        _check_feasible(cast, situation, previous, polytope)
+        require_feasible(cast, situation, previous, polytope)
         condition = SceneCondition.stack([self.condition(cast, situation, polytope)] * n, len(situation.cast),
                                          situation.beats).to(self.device)
         cfg = self.model.config
@@ -217,15 +218,6 @@ def _cast_of(situation: Situation, cast: Cast | None) -> Cast:
     if cast is None:
         raise StorydiffError(f"situation {situation.id!r} has no cast loaded; load it with storydiff.load_situation(path, cast)")
     return cast
-
-
-def _check_feasible(cast: Cast, situation: Situation, previous: dict[str, float] | None,
-                    polytope: Polytope) -> None:
-    from .feasibility import explain_infeasible
-
-    problems = explain_infeasible(cast, situation, previous=previous, polytope=polytope)
-    if problems:
-        raise StorydiffError("; ".join(str(p) for p in problems))
 
 
 def _apply(x: torch.Tensor, known: dict[str, float], layout: StateLayout,

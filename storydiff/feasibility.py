@@ -19,7 +19,7 @@ import torch
 from scipy.optimize import linprog
 
 from .constraints import compile_constraints, row_family
-from .errors import Problem
+from .errors import Problem, StorydiffError
 from .models import Cast, Situation
 from .polytope import Polytope
 
@@ -170,3 +170,17 @@ def explain_infeasible(cast: Cast, situation: Situation, previous: Mapping[str, 
         problems.append(Problem(src.path if src else situation.path or "<situation>", src.line if src else 1, 1,
                                 "infeasible", "these cannot all hold: " + "; ".join(t for t, _, _ in rows)))
     return problems
+
+
+def require_feasible(cast: Cast, situation: Situation, previous: Mapping[str, float] | None = None,
+                     polytope: Polytope | None = None) -> None:
+    """Raise StorydiffError if the scene has no solution: one line, the conflict named once.
+
+    Each of `explain_infeasible`'s problems names the whole conflict from one file position (what
+    `validate` lists, for editors); one says it all, preferably from the situation's own file.
+    """
+    problems = explain_infeasible(cast, situation, previous=previous, polytope=polytope)
+    if problems:
+        own = situation.source.path if situation.source else situation.path
+        first = next((p for p in problems if p.path == own), problems[0])
+        raise StorydiffError(f"{first.path}:{first.line}:{first.column}: {first.message}")

@@ -6,7 +6,8 @@ import time
 import pytest
 
 from storydiff.constraints import compile_constraints
-from storydiff.feasibility import conflicting_rows, describe_row, explain_infeasible
+from storydiff.errors import StorydiffError
+from storydiff.feasibility import conflicting_rows, describe_row, explain_infeasible, require_feasible
 from storydiff.models import (
     Appraisal,
     Cast,
@@ -59,6 +60,19 @@ def test_pin_against_never_names_both_and_points_at_both_files():
     at_pin = next(p for p in problems if p.line == 20)
     assert at_pin.message == ("pin mara.felt.shame ≥ 0.3 at beat 4 conflicts with "
                               "mara.range.felt.shame.never = 0 at beat 4 (mara.character.xml:11)")
+
+
+def test_one_line_error_names_the_conflict_once_from_the_situation_file():
+    # Listed from the character file first, the conflict reads best from the writer's pin.
+    pin = Pin(var="mara.felt.shame@4", min=0.3, source=at("/lib/situations/s.situation.xml", 20))
+    cast, sit = harbour(pin)
+    assert explain_infeasible(cast, sit)[0].path == "/lib/mara.character.xml"
+    with pytest.raises(StorydiffError) as caught:
+        require_feasible(cast, sit)
+    message = str(caught.value)
+    assert message == ("/lib/situations/s.situation.xml:20:1: pin mara.felt.shame ≥ 0.3 at beat 4 conflicts with "
+                       "mara.range.felt.shame.never = 0 at beat 4 (mara.character.xml:11)")
+    require_feasible(*harbour(Pin(var="mara.felt.anger@8", min=0.5)))
 
 
 def test_pins_too_far_apart_for_volatility():
