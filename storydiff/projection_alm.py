@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .projection_cg import conjugate_gradients, dot
+from .projection_cg import conjugate_gradients, dot, put_columns, take_columns
 from .projection_rows import ScaledRows
 
 
@@ -96,8 +96,8 @@ class _NewtonMatrix:
         self.t.mul_(self.D)
         torch.addmm(p, self.AT, self.t, out=out)
 
-    def keep(self, mask: torch.Tensor) -> None:
-        self.D = self.D[:, mask]
+    def keep(self, index: torch.Tensor) -> None:
+        self.D = take_columns(self.D, index)
         self.t = torch.empty_like(self.D)
 
 
@@ -203,21 +203,21 @@ class AlmChunk:
     # -- bookkeeping ---------------------------------------------------------------
     def _finish(self, done: torch.Tensor, converged: torch.Tensor) -> None:
         """Write finished samples out and drop them from the live batch."""
-        cols = self.index[done]
-        self.out.y[:, cols] = self._buf("y", "n")[:, done]
-        self.out.dual[:, cols] = self._buf("R", "m")[:, done]
-        self.out.rho[cols] = self.rho[done]
-        self.out.newton[cols] = self.newton[done]
-        self.out.cg[cols] = self.cg[done]
-        self.out.converged[cols] = converged[done]
-        keep = ~done
-        state = {name: self._buf(name, size)[:, keep] for name, size in self._STATE}
-        self.pool.b = int(keep.sum())
+        finished, keep = torch.nonzero(done).squeeze(1), torch.nonzero(~done).squeeze(1)
+        cols = self.index[finished]
+        put_columns(self.out.y, cols, take_columns(self._buf("y", "n"), finished))
+        put_columns(self.out.dual, cols, take_columns(self._buf("R", "m"), finished))
+        self.out.rho[cols] = self.rho[finished]
+        self.out.newton[cols] = self.newton[finished]
+        self.out.cg[cols] = self.cg[finished]
+        self.out.converged[cols] = converged[finished]
+        state = {name: take_columns(self._buf(name, size), keep) for name, size in self._STATE}
+        self.pool.b = keep.numel()
         for name, size in self._STATE:
             self._buf(name, size).copy_(state[name])
         self.rho, self.index = self.rho[keep], self.index[keep]
         if self.lower.shape[1] > 1:
-            self.lower, self.upper = self.lower[:, keep], self.upper[:, keep]
+            self.lower, self.upper = take_columns(self.lower, keep), take_columns(self.upper, keep)
         self.newton, self.cg, self.last_pres = self.newton[keep], self.cg[keep], self.last_pres[keep]
 
     def _outer_update(self, inner_done: torch.Tensor, pres: torch.Tensor) -> None:

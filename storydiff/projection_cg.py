@@ -14,11 +14,28 @@ import torch
 
 
 class ColumnOperator(Protocol):
-    """A matrix per column: `out[:, j] = M_j p[:, j]`; `keep` drops columns (by mask) for good."""
+    """A matrix per column: `out[:, j] = M_j p[:, j]`; `keep` keeps only the columns listed, for good."""
 
     def __call__(self, p: torch.Tensor, out: torch.Tensor) -> None: ...
 
-    def keep(self, mask: torch.Tensor) -> None: ...
+    def keep(self, index: torch.Tensor) -> None: ...
+
+
+def take_columns(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """`t[:, index]` for a 1-D long `index`, by the fastest route on CPU.
+
+    Boolean-mask indexing along the contiguous dimension is 3-12x slower (torch 2.13, one
+    thread, [1,370-2,818 rows, 372 columns]); `index_select` is fastest for float32 and
+    `gather` for float64, where `index_select` is as slow as the mask.
+    """
+    if t.dtype == torch.float32:
+        return t.index_select(1, index)
+    return torch.gather(t, 1, index.expand(t.shape[0], -1))
+
+
+def put_columns(out: torch.Tensor, index: torch.Tensor, values: torch.Tensor) -> None:
+    """`out[:, index] = values` (1-D long `index`): a scatter, 4-5x faster on CPU than index_put."""
+    out.scatter_(1, index.expand(out.shape[0], -1), values)
 
 
 def dot(a: torch.Tensor, b: torch.Tensor, scratch: torch.Tensor | None = None) -> torch.Tensor:
@@ -54,10 +71,10 @@ def conjugate_gradients(operator: ColumnOperator, rhs: torch.Tensor, forcing: fl
         if count == 0:
             break
         if 2 * count <= live.numel():
-            x_out[:, live] = x
-            keep = active
+            put_columns(x_out, live, x)
+            keep = torch.nonzero(active).squeeze(1)
             live, rz, target, active = live[keep], rz[keep], target[keep], active[keep]
-            r, x, p = r[:, keep], x[:, keep], p[:, keep]
+            r, x, p = (take_columns(v, keep) for v in (r, x, p))
             operator.keep(keep)
             q, scratch = torch.empty_like(r), torch.empty_like(r)
         steps.index_add_(0, live, active.to(steps.dtype))
@@ -69,6 +86,6 @@ def conjugate_gradients(operator: ColumnOperator, rhs: torch.Tensor, forcing: fl
         active &= rz_next > target
         p.mul_((rz_next / rz.clamp_min(1e-30)).unsqueeze(0)).add_(r)
         rz = rz_next
-    x_out[:, live] = x
+    put_columns(x_out, live, x)
     solved[live] = ~active
     return x_out, solved
