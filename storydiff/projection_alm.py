@@ -84,6 +84,11 @@ def _sq(v: torch.Tensor) -> torch.Tensor:
     return dot(v, v)
 
 
+def _clip(v: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """`clamp(v, lower, upper)`: with tensor bounds, maximum then minimum runs 2x faster on CPU (torch 2.13)."""
+    return torch.minimum(torch.maximum(v, lower, out=out), upper, out=out)
+
+
 class _NewtonMatrix:
     """`I + Aᵀ diag(D) A` per column in float32, D = ρ on the rows outside their bounds."""
 
@@ -99,6 +104,56 @@ class _NewtonMatrix:
     def keep(self, index: torch.Tensor) -> None:
         self.D = take_columns(self.D, index)
         self.t = torch.empty_like(self.D)
+
+
+@dataclass
+class _Ray:
+    """φ along a Newton step, per column: W = A y + μ/ρ, V = A·step, the slope at 0, the bracket [lo, hi]."""
+
+    W: torch.Tensor
+    V: torch.Tensor
+    lower: torch.Tensor
+    upper: torch.Tensor
+    rho: torch.Tensor
+    dy: torch.Tensor       # step·(y − x)
+    dd: torch.Tensor       # ‖step‖²
+    slope0: torch.Tensor
+    T: torch.Tensor        # scratch, shaped like W
+    E: torch.Tensor
+    t: torch.Tensor        # the trial step, 1 (Newton's) first
+    lo: torch.Tensor
+    hi: torch.Tensor
+
+    def trial(self) -> torch.Tensor | None:
+        """Take φ'(t), φ''(t) (piecewise linear, so Newton is exact piece by piece) and move t in place
+        where the slope is not yet small; returns which columns were done, None when all were."""
+        t, T, E, V = self.t, self.T, self.E, self.V
+        torch.mul(V, t.unsqueeze(0), out=T)
+        T.add_(self.W)
+        _clip(T, self.lower, self.upper, E)
+        E.sub_(T).neg_()
+        slope = self.dy + t * self.dd + self.rho * dot(V, E, T)
+        done = slope.abs() <= 0.1 * self.slope0.abs()
+        if bool(done.all()):
+            return None
+        T.copy_(E).sign_().abs_().mul_(V).mul_(V)
+        curvature = self.dd + self.rho * T.sum(dim=0)
+        self.lo = torch.where(slope < 0, t, self.lo)
+        self.hi = torch.where(slope > 0, t, self.hi)
+        newton = t - slope / curvature.clamp_min(1e-300)
+        inside = (newton > self.lo) & (newton < self.hi)
+        fallback = torch.where(torch.isinf(self.hi), 2 * t, 0.5 * (self.lo + self.hi))
+        t.copy_(torch.where(done, t, torch.where(inside, newton, fallback)))
+        return done
+
+    def keep(self, index: torch.Tensor) -> _Ray:
+        """The same search on the listed columns only."""
+        W = take_columns(self.W, index)
+        bounds = (self.lower, self.upper) if self.lower.shape[1] == 1 else \
+            (take_columns(self.lower, index), take_columns(self.upper, index))
+        return _Ray(W=W, V=take_columns(self.V, index), lower=bounds[0], upper=bounds[1], rho=self.rho[index],
+                    dy=self.dy[index], dd=self.dd[index], slope0=self.slope0[index], T=torch.empty_like(W),
+                    E=torch.empty_like(W), t=self.t[index], lo=self.lo[index], hi=self.hi[index])
 
 
 class AlmChunk:
@@ -142,7 +197,7 @@ class AlmChunk:
         rows = self.rows
         torch.addmm(W, rows.A64, y, beta=0, out=W)
         W.addcmul_(mu, (1.0 / self.rho).unsqueeze(0))
-        torch.clamp(W, self.lower, self.upper, out=R)
+        _clip(W, self.lower, self.upper, R)
         R.sub_(W).mul_(-self.rho.unsqueeze(0))
         torch.addmm(y, rows.AT64, R, out=G)
         G.sub_(x)
@@ -163,41 +218,32 @@ class AlmChunk:
         step.copy_(d)
         return step
 
-    def _slope(self, t: torch.Tensor, dy: torch.Tensor,
-               dd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """φ'(t) and φ''(t) along the step: piecewise linear, so Newton on it is exact piece by piece."""
-        W, V, T = self._buf("W", "m"), self._buf("V", "m"), self._buf("T", "m")
-        torch.mul(V, t.unsqueeze(0), out=T)
-        T.add_(W)
-        E = self._buf("E", "m")
-        torch.clamp(T, self.lower, self.upper, out=E)
-        E.sub_(T).neg_()
-        slope = dy + t * dd + self.rho * dot(V, E, T)
-        T.copy_(E).sign_().abs_().mul_(V).mul_(V)
-        curvature = dd + self.rho * T.sum(dim=0)
-        return slope, curvature
-
     def _line_search(self, step: torch.Tensor) -> None:
-        """Minimise φ(y + t·step) over t ≥ 0 (convex, piecewise quadratic), then move y."""
+        """Minimise φ(y + t·step) over t ≥ 0 (convex, piecewise quadratic), then move y.
+
+        Most columns accept their first trial; the rest search on alone, compacted, so that
+        their few extra trials do not cost a pass over the whole batch each.
+        """
         x, y = self._buf("x", "n"), self._buf("y", "n")
         V = self._buf("V", "m")
         torch.addmm(V, self.rows.A64, step, beta=0, out=V)
         dy = dot(step, y) - dot(step, x)
-        dd = _sq(step)
         t = torch.ones_like(self.rho)
-        lo, hi = torch.zeros_like(t), torch.full_like(t, float("inf"))
-        slope0 = dy + dot(V, self._buf("R", "m"), self._buf("T", "m"))
+        ray = _Ray(W=self._buf("W", "m"), V=V, lower=self.lower, upper=self.upper, rho=self.rho, dy=dy,
+                   dd=_sq(step), slope0=dy + dot(V, self._buf("R", "m"), self._buf("T", "m")),
+                   T=self._buf("T", "m"), E=self._buf("E", "m"), t=t, lo=torch.zeros_like(t),
+                   hi=torch.full_like(t, float("inf")))
+        cols = None  # the columns the ray still holds, where fewer than all: its t is then a copy
         for _ in range(self.settings.line_search_steps):
-            slope, curvature = self._slope(t, dy, dd)
-            done = slope.abs() <= 0.1 * slope0.abs()
-            if bool(done.all()):
+            done = ray.trial()
+            if cols is not None:
+                t[cols] = ray.t
+            if done is None:
                 break
-            lo = torch.where(slope < 0, t, lo)
-            hi = torch.where(slope > 0, t, hi)
-            newton = t - slope / curvature.clamp_min(1e-300)
-            inside = (newton > lo) & (newton < hi)
-            fallback = torch.where(torch.isinf(hi), 2 * t, 0.5 * (lo + hi))
-            t = torch.where(done, t, torch.where(inside, newton, fallback))
+            keep = torch.nonzero(~done).squeeze(1)
+            if keep.numel() < done.numel():
+                cols = keep if cols is None else cols[keep]
+                ray = ray.keep(keep)
         y.addcmul_(step, t.unsqueeze(0))
 
     # -- bookkeeping ---------------------------------------------------------------
