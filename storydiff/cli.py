@@ -110,10 +110,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_corpus(args: argparse.Namespace) -> int:
-    """Write a simulated training corpus (sharded, streamed, deterministic for a seed)."""
-    from .corpus import cmd_corpus as write
+    """Write a training corpus: simulated scenes (`--n`, deterministic for a seed) or real text (`--text`)."""
+    if (args.n is None) == (args.text is None):
+        raise UsageError("give either --n N (simulated scenes) or --text FILE… (real dramatic text)")
+    if args.text is None:
+        if args.hold_out:
+            raise UsageError("--hold-out names plays of --text files")
+        from .corpus import cmd_corpus as write
 
-    return write(args)
+        return write(args)
+    from .text.store import cmd_text_corpus
+
+    return cmd_text_corpus(args)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -126,7 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     opts = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                         log_every=args.log_every, field_dropout=args.field_dropout,
-                        read_descriptions=not args.ignore_descriptions)
+                        read_descriptions=not args.ignore_descriptions, bf16=args.bf16)
     config = DenoiserConfig(width=args.width, depth=args.depth, parameterisation=args.parameterisation)
     trainer = make_trainer(args.data, opts, pick_device(args.device), config=config, init=args.init, resume=args.resume)
     main_process = trainer.place.main  # under torchrun, rank 0 speaks for the run
@@ -264,12 +272,19 @@ COMMANDS: dict[str, Command] = {
         _arg("--progress", action=argparse.BooleanOptionalAction, default=None,
              help="a progress bar on stderr (default: only when stderr is a terminal)"),
     )),
-    "corpus": Command(cmd_corpus, "write a simulated training corpus", (
-        _arg("--n", type=_positive, required=True, help="number of scenes"),
+    "corpus": Command(cmd_corpus, "write a training corpus: simulated scenes, or real dramatic text", (
+        _arg("--n", type=_positive, default=None, help="number of simulated scenes"),
+        _arg("--text", nargs="+", default=None, metavar="FILE",
+             help="instead: score these .fountain, .txt (NAME: line) or .jsonl plays and screenplays (English)"),
         _arg("--out", required=True, metavar="DIR", help="folder for the shards and manifest.json"),
         _SEED,
         _arg("--shard-size", type=_positive, default=4096, metavar="K", help="scenes per shard"),
         _arg("--workers", type=_positive, default=1, help="processes writing shards in parallel"),
+        _arg("--hold-out", default=None, metavar="PLAY,…",
+             help="with --text: these whole plays go to DIR/held-out/ for evaluation, not training"),
+        _arg("--beats", type=_positive, default=64, help="with --text: beats per window (a longer scene is cut)"),
+        _arg("--characters", type=_positive, default=16,
+             help="with --text: characters per window (those who speak most)"),
     )),
     "learn": Command(cmd_learn, "fine-tune a checkpoint on your own manuscripts (English)", (
         _arg("files", nargs="+", metavar="FILE", help=".fountain, .txt (NAME: line) or .jsonl scenes"),
@@ -282,7 +297,8 @@ COMMANDS: dict[str, Command] = {
         _DEVICE,
     )),
     "train": Command(cmd_train, "train the denoiser on corpus shards", (
-        _arg("data", nargs="+", metavar="DIR_OR_SHARD", help="corpus folders or shard files"),
+        _arg("data", nargs="+", metavar="DIR_OR_SHARD",
+             help="corpus folders or shard files; PATH@N draws from PATH N times as often as its size says"),
         _arg("--out", required=True, help="checkpoint path (.safetensors, with a .json beside it)"),
         _arg("--steps", type=_positive, default=2000),
         _arg("--batch-size", type=_positive, default=64),
@@ -299,6 +315,8 @@ COMMANDS: dict[str, Command] = {
         _arg("--ignore-descriptions", action="store_true",
              help="train as if no character were described: the network reads traits only, as the "
                   "bundled prior does"),
+        _arg("--bf16", action=argparse.BooleanOptionalAction, default=None,
+             help="the forward pass in bfloat16 autocast (default: on GPUs that support it)"),
         _arg("--from", dest="init", default=None, help="start from this checkpoint (fine-tune)"),
         _arg("--resume", default=None, help="continue this run exactly (reads its .train.pt)"),
         _SEED,

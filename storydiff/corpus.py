@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ import torch
 from . import __version__
 from .conditioning import SceneCondition, condition_from
 from .embedding import embed
+from .fileio import write_atomic
 from .layout import DEFAULT_MAX_CHARACTERS, n_features
 from .limits import variable_limits
 from .models import Cast
@@ -97,9 +97,7 @@ def write_shard(path: Path, seed: int, start: int, count: int, config: Simulator
             situations.append((generated.cast, generated.situation, variable_limits(generated.polytope, layout)))
         embedded = _embed_descriptions([cast for cast, _, _ in situations])
         conditions = [condition_from(cast, situation, embedded, limits=limits) for cast, situation, limits in situations]
-    partial = path.with_name(path.name + ".partial")
-    save_shard(partial, x, mask, SceneCondition.stack(conditions, slots, beats))
-    os.replace(partial, path)
+    save_shard(path, x, mask, SceneCondition.stack(conditions, slots, beats))
     return count
 
 
@@ -151,9 +149,13 @@ def write_corpus(n: int, out_dir: Path | str, seed: int = 0, shard_size: int = D
                    "max_characters": DEFAULT_MAX_CHARACTERS, "feature_names": feature_names()},
         "generator": {**asdict(config), "projection_tol": PROJECTION_TOL},
     }
-    path = out / MANIFEST
-    path.with_name(MANIFEST + ".partial").write_text(json.dumps(manifest, indent=1))
-    os.replace(path.with_name(MANIFEST + ".partial"), path)
+    return write_manifest(out, manifest)
+
+
+def write_manifest(out_dir: Path, manifest: dict) -> Path:
+    """Write `manifest.json` atomically, last: a folder with a manifest holds a complete corpus."""
+    path = out_dir / MANIFEST
+    write_atomic(path, json.dumps(manifest, indent=1))
     return path
 
 

@@ -6,6 +6,7 @@ builder both write and the trainer reads.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from functools import cached_property
@@ -24,6 +25,7 @@ class Shard:
     x: torch.Tensor
     mask: torch.Tensor
     cond: SceneCondition
+    weight: float = 1.0  # the trainer draws from a shard in proportion to its size times this
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -102,16 +104,34 @@ def _infer_from_text(t: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def save_shard(path: Path | str, x: torch.Tensor, mask: torch.Tensor, cond: SceneCondition) -> None:
+    """Write a shard; it appears under its name only when complete, so an interrupted write leaves none."""
     from safetensors.torch import save_file
 
+    path = Path(path)
     tensors = {"x": x.float().contiguous(), "mask": mask.to(torch.uint8).contiguous()}
     tensors |= {f"cond.{f.name}": getattr(cond, f.name).float().contiguous() for f in fields(SceneCondition)}
-    save_file(tensors, str(path))
+    partial = path.with_name(path.name + ".partial")
+    save_file(tensors, str(partial))
+    os.replace(partial, path)
 
 
-def shard_files(paths: Iterable[Path | str]) -> list[Path]:
-    """Shards named directly, or every `*.safetensors` in the given folders."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        out += sorted(p.glob("*.safetensors")) if p.is_dir() else [p]
+def shard_files(specs: Iterable[Path | str]) -> list[tuple[Path, float]]:
+    """Shards named directly, or every `*.safetensors` in the given folders, each with its draw weight.
+
+    `PATH@N` (e.g. `plays/@10`) draws from PATH's shards N times as often as their size alone would:
+    how a small real-text corpus keeps its say beside large simulated ones.
+    """
+    out: list[tuple[Path, float]] = []
+    for spec in map(str, specs):
+        path, weight = spec, 1.0
+        if "@" in spec:
+            path, _, given = spec.rpartition("@")
+            try:
+                weight = float(given)
+            except ValueError:
+                weight = float("nan")
+            if not weight > 0 or weight == float("inf"):
+                raise StorydiffError(f"{spec}: the weight after '@' must be a positive number, as in corpus/@10")
+        p = Path(path)
+        out += [(f, weight) for f in sorted(p.glob("*.safetensors"))] if p.is_dir() else [(p, weight)]
     return out

@@ -83,6 +83,9 @@ class TrainOptions:
     seed: int = 0
     log_every: int = 100
     save_every: int = 500
+    # The network's forward pass in bfloat16 autocast (weights, optimiser, EMA and loss stay float32):
+    # None turns it on where it pays, on GPUs that support bf16; True forces it (tests run it on CPU).
+    bf16: bool | None = None
 
 
 def _learning_rate(step: int, opts: TrainOptions) -> float:
@@ -146,12 +149,13 @@ class Trainer:
         self.opts = opts
         self.device = device
         self.place = place
+        self.bf16 = opts.bf16 if opts.bf16 is not None else (device.type == "cuda" and torch.cuda.is_bf16_supported())
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
         # Rank 0 draws what a single-process run with this seed draws; the others draw their own batches.
         self.generator = torch.Generator().manual_seed(opts.seed + 1_000_003 * place.rank)
         self.step = 0
         self.ema = [p.detach().clone() for p in self.model.parameters()]
-        sizes = torch.tensor([len(s) for s in shards], dtype=torch.float64)
+        sizes = torch.tensor([len(s) * s.weight for s in shards], dtype=torch.float64)
         self.shard_weights = sizes / sizes.sum()
         self.by_size = [_by_size(s) for s in shards]
         self.values_per_scene = [float(s.mask.sum()) / len(s) for s in shards]
@@ -173,11 +177,13 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = _learning_rate(self.step, self.opts)
         noise_gen = torch.Generator(device=self.device).manual_seed(int(torch.randint(2**62, (1,), generator=self.generator)))
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
         # The loss is a mean over the batch's observed values; a batch of small scenes has fewer, and
         # weighing it as much as one of large scenes would favour small scenes. Scaled by the batch's
         # share of the shard's mean, each value counts alike, as in a batch drawn without regard to size.
         scale = float(mask.sum()) / (x.shape[0] * self.values_per_scene[k])
-        loss = self.model.loss(x, mask, cond, generator=noise_gen) * scale
+        with autocast:
+            loss = self.model.loss(x, mask, cond, generator=noise_gen) * scale
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self._average_gradients()
@@ -247,7 +253,7 @@ class Trainer:
         state = self.state()
         path = Path(out).with_suffix(".safetensors")
         if self.place.main:
-            trained = {**vars(self.opts), "completed_steps": self.step, "processes": self.place.world}
+            trained = {**vars(self.opts), "bf16": self.bf16, "completed_steps": self.step, "processes": self.place.world}
             save_checkpoint(self.averaged(), path, extra={"trained": trained})
             torch.save(state, path.with_suffix(".train.pt"))
         return path
@@ -276,7 +282,7 @@ def make_trainer(data: list[Path | str], opts: TrainOptions, device: torch.devic
     place = Distributed.from_environment()
     device = place.device(device)
     place.start(device)
-    shards = (shards or []) + [load_shard(p) for p in shard_files(data)]
+    shards = (shards or []) + [replace(load_shard(p), weight=w) for p, w in shard_files(data)]
     if not shards:
         raise FileNotFoundError("no corpus shards found; run `storydiff corpus --out DIR` first")
     source = resume or init
@@ -315,4 +321,4 @@ def describe(trainer: Trainer) -> str:
     n = sum(len(s) for s in trainer.shards)
     return json.dumps({"parameters": n_parameters(trainer.model), "scenes": n, "device": str(trainer.device),
                        "processes": trainer.place.world, "steps": trainer.opts.steps,
-                       "time": time.strftime("%Y-%m-%d %H:%M")})
+                       "bf16": trainer.bf16, "time": time.strftime("%Y-%m-%d %H:%M")})

@@ -1,6 +1,7 @@
 """The prior: x-prediction wiring, memorisation against the ideal denoiser, exact training resume."""
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -124,6 +125,27 @@ def test_training_resumes_exactly(tmp_path):
         assert torch.equal(a, b)
     for a, b in zip(straight.ema, second.ema, strict=True):
         assert torch.equal(a, b)
+
+
+def test_bf16_autocast_runs_the_network_in_bfloat16_and_keeps_float32_weights(monkeypatch):
+    # Off by default on CPU; forced here, as a GPU run takes it: the forward pass under autocast, the
+    # loss, weights and optimiser in float32, and a step that still learns.
+    shard = tiny_shard(4)
+    config = DenoiserConfig(width=32, depth=1, heads=2)
+    assert not Trainer(Denoiser(config), [shard], TrainOptions(), torch.device("cpu")).bf16
+    torch.manual_seed(0)
+    trainer = Trainer(Denoiser(config), [shard], TrainOptions(steps=4, batch_size=4, warmup=1, lr=1e-2, bf16=True),
+                      torch.device("cpu"))
+    seen = []
+    forward = trainer.model.net.forward
+    monkeypatch.setattr(trainer.model.net, "forward", lambda *a: seen.append(
+        (torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu"))) or forward(*a))
+    losses = [trainer.train_step() for _ in range(4)]
+    assert seen == [(True, torch.bfloat16)] * 4
+    assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+    out = trainer.model.net(shard.x[:1], torch.zeros(1), shard.cond.select(torch.tensor([0])))
+    assert out.dtype == torch.float32  # outside autocast, sampling is untouched
 
 
 def test_checkpoints_hold_the_weight_average_not_the_last_step(tmp_path):

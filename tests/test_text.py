@@ -319,3 +319,41 @@ def test_gold_lines_are_real_lines_of_the_corpus():
     for raw in GOLD.read_text(encoding="utf-8").splitlines():
         row = json.loads(raw)
         assert row["text"] in speeches[(row["play"], row["scene_index"], row["speech"])], row
+
+
+def test_corpus_command_writes_real_text_shards_with_whole_plays_held_out(tmp_path, capsys):
+    from storydiff.cli import main
+    from storydiff.shards import load_shard, shard_files
+    from storydiff.train import TrainOptions, make_trainer
+
+    plays = tmp_path / "plays.jsonl.gz"
+    with gzip.open(plays, "wt", encoding="utf-8") as f:
+        for play, index in (("lear", 0), ("merchant", 0), ("merchant", 1)):
+            f.write(json.dumps(scene_record(play, index, JSONL_EVENTS)) + "\n")
+    out = tmp_path / "text"
+    args = ["corpus", "--text", str(plays), "--out", str(out), "--beats", "2", "--characters", "3"]
+    assert main([*args, "--hold-out", "merchant"]) == 0
+    held = out / "held-out"
+    train_manifest, held_manifest = (json.loads((d / "manifest.json").read_text()) for d in (out, held))
+    assert (train_manifest["plays"], held_manifest["plays"]) == (["lear"], ["merchant"])
+    assert (train_manifest["scenes"], held_manifest["scenes"]) == (1, 2)
+
+    shard = load_shard(out / "text.safetensors")
+    assert len(shard) == train_manifest["n"] and shard.x.shape[1] <= 3 and shard.x.shape[2] <= 2
+    observed = shard.mask.flatten(0, 2).any(0)  # which features any window observes: the shown block only
+    assert observed[SHOWN].any() and not observed[:SHOWN.start].any() and not observed[SHOWN.stop:].any()
+    assert bool(shard.cond.from_text.all())
+
+    # A folder trains on its own shard only; PATH@N weights a shard N times its size.
+    assert shard_files([out]) == [(out / "text.safetensors", 1.0)]
+    opts = TrainOptions(steps=1, batch_size=2)
+    trainer = make_trainer([str(out), f"{held}@3"], opts, torch.device("cpu"))
+    sizes = torch.tensor([train_manifest["n"], 3 * held_manifest["n"]], dtype=torch.float64)
+    assert torch.allclose(trainer.shard_weights, sizes / sizes.sum())
+    capsys.readouterr()
+
+    assert main([*args, "--hold-out", "hamlet"]) == 1
+    assert "--hold-out hamlet: no such play" in capsys.readouterr().err
+    assert main(["corpus", "--out", str(out)]) == 2
+    with pytest.raises(StorydiffError, match="must be a positive number"):
+        shard_files([f"{out}@-1"])
