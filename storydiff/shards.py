@@ -6,6 +6,7 @@ builder both write and the trainer reads.
 """
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
@@ -124,13 +125,13 @@ def shard_files(specs: Iterable[Path | str]) -> list[tuple[Path, float]]:
     out: list[tuple[Path, float]] = []
     for spec in map(str, specs):
         path, weight = spec, 1.0
-        if "@" in spec:
-            path, _, given = spec.rpartition("@")
+        head, at, given = spec.rpartition("@")
+        if at and not Path(spec).exists():  # an '@' in the name of a file or folder is no weight
             try:
-                weight = float(given)
+                path, weight = head, float(given)
             except ValueError:
-                weight = float("nan")
-            if not weight > 0 or weight == float("inf"):
+                weight = math.nan
+            if not (math.isfinite(weight) and weight > 0):
                 raise StorydiffError(f"{spec}: the weight after '@' must be a positive number, as in corpus/@10")
         p = Path(path)
         out += [(f, weight) for f in sorted(p.glob("*.safetensors"))] if p.is_dir() else [(p, weight)]

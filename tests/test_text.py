@@ -357,3 +357,7 @@ def test_corpus_command_writes_real_text_shards_with_whole_plays_held_out(tmp_pa
     assert main(["corpus", "--out", str(out)]) == 2
     with pytest.raises(StorydiffError, match="must be a positive number"):
         shard_files([f"{out}@-1"])
+    odd = tmp_path / "me@home"  # an '@' in a folder's name is part of the path
+    odd.mkdir()
+    (odd / "a.safetensors").write_bytes(b"")
+    assert shard_files([odd, f"{odd}/a.safetensors@2"]) == [(odd / "a.safetensors", 1.0), (odd / "a.safetensors", 2.0)]
