@@ -7,7 +7,6 @@ builder both write and the trainer reads.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from functools import cached_property
@@ -17,6 +16,7 @@ import torch
 
 from .conditioning import EVENT_FEATURES, SceneCondition
 from .errors import StorydiffError
+from .fileio import write_atomic
 from .limits import LIMIT_FEATURES
 from .vocab import PAD
 
@@ -105,15 +105,12 @@ def _infer_from_text(t: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def save_shard(path: Path | str, x: torch.Tensor, mask: torch.Tensor, cond: SceneCondition) -> None:
-    """Write a shard; it appears under its name only when complete, so an interrupted write leaves none."""
-    from safetensors.torch import save_file
+    """Write a shard atomically, as checkpoints are: an interrupted write leaves no half shard."""
+    from safetensors.torch import save
 
-    path = Path(path)
     tensors = {"x": x.float().contiguous(), "mask": mask.to(torch.uint8).contiguous()}
     tensors |= {f"cond.{f.name}": getattr(cond, f.name).float().contiguous() for f in fields(SceneCondition)}
-    partial = path.with_name(path.name + ".partial")
-    save_file(tensors, str(partial))
-    os.replace(partial, path)
+    write_atomic(path, save(tensors))
 
 
 def shard_files(specs: Iterable[Path | str]) -> list[tuple[Path, float]]:
