@@ -145,11 +145,16 @@ def write_corpus(n: int, out_dir: Path | str, seed: int = 0, shard_size: int = D
     manifest = {
         "version": CORPUS_VERSION, "storydiff": __version__, "seed": seed, "n": n, "shard_size": shard_size,
         "shards": [{"file": path.name, "count": count} for path, _, _, count, _ in jobs],
-        "layout": {"characters": config.max_characters, "beats": config.max_beats, "features": n_features(),
-                   "max_characters": DEFAULT_MAX_CHARACTERS, "feature_names": feature_names()},
+        "layout": manifest_layout(config.max_characters, config.max_beats),
         "generator": {**asdict(config), "projection_tol": PROJECTION_TOL},
     }
     return write_manifest(out, manifest)
+
+
+def manifest_layout(characters: int, beats: int) -> dict:
+    """A manifest's `layout`: the shards' padded cast and scene, and what each feature is."""
+    return {"characters": characters, "beats": beats, "features": n_features(),
+            "max_characters": DEFAULT_MAX_CHARACTERS, "feature_names": feature_names()}
 
 
 def write_manifest(out_dir: Path, manifest: dict) -> Path:

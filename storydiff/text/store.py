@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 from .. import __version__
-from ..corpus import CORPUS_VERSION, feature_names, write_manifest
+from ..corpus import CORPUS_VERSION, manifest_layout, write_manifest
 from ..errors import StorydiffError
-from ..layout import DEFAULT_MAX_CHARACTERS, n_features
+from ..layout import DEFAULT_MAX_CHARACTERS
 from ..shards import save_shard
 from .beats import MAX_BEATS, SPEECHES_PER_BEAT
 from .corpus import stack_corpus, text_corpus
@@ -57,7 +57,8 @@ def _write(folder: Path, scenes: list[TextScene], files: Sequence[Path | str], w
            scorer: Callable[[list[str]], torch.Tensor] | None) -> None:
     examples = list(text_corpus(scenes, scorer, max_beats=windowing["beats"], max_characters=windowing["characters"]))
     if not examples:
-        raise StorydiffError(f"{folder}: none of its scenes has a speech to learn from")
+        raise StorydiffError(f"{', '.join(map(str, files))}: no speech of a named speaker to learn from"
+                             + (" among the held-out plays" if folder.name == HELD_OUT else ""))
     folder.mkdir(parents=True, exist_ok=True)
     x, mask, cond = stack_corpus(examples)
     save_shard(folder / SHARD, x, mask, cond)
@@ -66,8 +67,7 @@ def _write(folder: Path, scenes: list[TextScene], files: Sequence[Path | str], w
         "files": [str(f) for f in files], "plays": sorted({s.play for s in scenes}), "scenes": len(scenes),
         "speeches": sum(len(s.speeches) for s in scenes), "n": len(x),
         "shards": [{"file": SHARD, "count": len(x)}],
-        "layout": {"characters": x.shape[1], "beats": x.shape[2], "features": n_features(),
-                   "max_characters": DEFAULT_MAX_CHARACTERS, "feature_names": feature_names()},
+        "layout": manifest_layout(x.shape[1], x.shape[2]),
         "windows": windowing, "scorer": "all-MiniLM-L6-v2 zero-shot against storydiff.text.prototypes",
     })
 
