@@ -183,6 +183,20 @@ def make_scene(speakers: list[str], on_stage: list[set[str]]) -> TextScene:
     return TextScene("play", "Play", "scene", speeches)
 
 
+@pytest.mark.parametrize("text, where, what", [
+    ('{"play": "lear", "events": [\n', ":1:29:", "not valid JSON"),
+    ('{"play": "lear", "events": []}\n[1, 2]\n', ":2:", "a scene is an object"),
+    ('{"events": []}\n', ":1:", "a scene is an object"),
+    ('{"play": "lear", "events": [{"lines": ["Speak."]}]}\n', ":1:", "an event of this scene is malformed"),
+])
+def test_broken_json_lines_name_the_line(tmp_path, text, where, what):
+    path = write(tmp_path, "plays.jsonl", text)
+    with pytest.raises(StorydiffError) as caught:
+        read_text(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}{where}") and what in message and "\n" not in message
+
+
 def test_beats_group_three_speeches_and_break_at_entrances():
     pair, trio = {"A", "B"}, {"A", "B", "C"}
     scene = make_scene(["A", "B", "A", "B", "C", "A", "B"], [pair, pair, pair, pair, trio, trio, trio])

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
+from ..errors import StorydiffError
 from .scene import Speech, TextScene
 from .stage import Stage
 
@@ -23,15 +24,43 @@ def _open(path: Path, mode: str) -> IO[str]:
 
 
 def read_jsonl(path: Path | str) -> list[TextScene]:
-    """All scenes of a `.jsonl` or `.jsonl.gz` file; entrances are matched against each play's speakers."""
+    """All scenes of a `.jsonl` or `.jsonl.gz` file; entrances are matched against each play's speakers.
+
+    A line that is not a scene is a StorydiffError at `path:line`, never a traceback.
+    """
     path = Path(path)
-    with _open(path, "r") as f:
-        records = [(n, json.loads(line)) for n, line in enumerate(f, start=1) if line.strip()]
+    try:
+        with _open(path, "r") as f:
+            records = [(n, _record(line, path, n)) for n, line in enumerate(f, start=1) if line.strip()]
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as e:
+        raise StorydiffError(f"{path}: not UTF-8 JSON Lines ({e}); write one scene per line "
+                             "(docs/text-formats.md)") from None
     speakers: dict[str, set[str]] = {}
-    for _, rec in records:
-        for event in rec.get("events", []):
+    for n, rec in records:
+        for event in rec["events"]:
             speakers.setdefault(rec["play"], set()).update(event.get("speakers", []))
-    return [_scene(rec, n, speakers.get(rec["play"], set()), str(path)) for n, rec in records]
+    scenes = []
+    for n, rec in records:
+        try:
+            scenes.append(_scene(rec, n, speakers.get(rec["play"], set()), str(path)))
+        except (KeyError, TypeError, AttributeError) as e:
+            raise StorydiffError(f"{path}:{n}: an event of this scene is malformed ({type(e).__name__}: {e}); "
+                                 "each is {\"direction\": …} or {\"speakers\": [...], \"lines\": [...]}") from None
+    return scenes
+
+
+def _record(line: str, path: Path, n: int) -> dict:
+    """One line's scene, checked as far as reading it needs: an object with a `play` and a list of events."""
+    try:
+        rec = json.loads(line.rstrip())
+    except json.JSONDecodeError as e:
+        raise StorydiffError(f"{path}:{n}:{e.colno}: not valid JSON ({e.msg}); each line holds one scene") from None
+    if not isinstance(rec, dict) or not isinstance(rec.get("play"), str) or \
+            not isinstance(rec.get("events", []), list) or not all(isinstance(e, dict) for e in rec.get("events", [])):
+        raise StorydiffError(f"{path}:{n}: a scene is an object with a \"play\" name and a list of \"events\" "
+                             "objects (docs/text-formats.md)")
+    rec.setdefault("events", [])
+    return rec
 
 
 def _scene(rec: dict, line: int, speakers: set[str], source: str) -> TextScene:
