@@ -49,6 +49,11 @@ def dot(a: torch.Tensor, b: torch.Tensor, scratch: torch.Tensor | None = None) -
     return torch.mul(a, b, out=scratch).sum(dim=0)
 
 
+def _row_dot(a: torch.Tensor, b: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
+    """`dot` as a `[1, b]` row."""
+    return torch.mul(a, b, out=scratch).sum(dim=0, keepdim=True)
+
+
 def conjugate_gradients(operator: ColumnOperator, rhs: torch.Tensor, forcing: float, max_steps: int,
                         steps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Solve `M_j x_j = rhs_j` to `‖residual_j‖ ≤ forcing·‖rhs_j‖` from x = 0.
@@ -63,29 +68,33 @@ def conjugate_gradients(operator: ColumnOperator, rhs: torch.Tensor, forcing: fl
     live = torch.arange(rhs.shape[1], device=rhs.device)
     r, x = rhs.clone(), torch.zeros_like(rhs)
     p, q, scratch = r.clone(), torch.empty_like(rhs), torch.empty_like(rhs)
-    rz = dot(r, r, scratch)
+    # per-column scalars are kept as [1, b] rows, which broadcast against [n, b] without a view each step
+    rz = _row_dot(r, r, scratch)
     target = rz * forcing ** 2
     active = rz > target
+    taken = torch.zeros_like(active, dtype=steps.dtype)  # steps of the live columns, added to `steps` on compaction
     for _ in range(max_steps):
         count = int(active.sum())
         if count == 0:
             break
         if 2 * count <= live.numel():
             put_columns(x_out, live, x)
-            keep = torch.nonzero(active).squeeze(1)
-            live, rz, target, active = live[keep], rz[keep], target[keep], active[keep]
+            steps.index_add_(0, live, taken[0])
+            keep = torch.nonzero(active[0]).squeeze(1)
+            live, rz, target, active = live[keep], rz[:, keep], target[:, keep], active[:, keep]
             r, x, p = (take_columns(v, keep) for v in (r, x, p))
             operator.keep(keep)
-            q, scratch = torch.empty_like(r), torch.empty_like(r)
-        steps.index_add_(0, live, active.to(steps.dtype))
+            q, scratch, taken = torch.empty_like(r), torch.empty_like(r), torch.zeros_like(taken[:, keep])
+        taken += active
         operator(p, q)
-        alpha = torch.where(active, rz / dot(p, q, scratch).clamp_min(1e-30), 0.0).unsqueeze(0)
+        alpha = torch.where(active, rz / _row_dot(p, q, scratch).clamp_min(1e-30), 0.0)
         x.addcmul_(p, alpha)
         r.addcmul_(q, alpha, value=-1.0)
-        rz_next = dot(r, r, scratch)
+        rz_next = _row_dot(r, r, scratch)
         active &= rz_next > target
-        p.mul_((rz_next / rz.clamp_min(1e-30)).unsqueeze(0)).add_(r)
+        p.mul_(rz_next / rz.clamp_min(1e-30)).add_(r)
         rz = rz_next
     put_columns(x_out, live, x)
-    solved[live] = ~active
+    steps.index_add_(0, live, taken[0])
+    solved[live] = ~active[0]
     return x_out, solved
