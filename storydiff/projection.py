@@ -123,16 +123,24 @@ def _start(part: Part, Xp: torch.Tensor, state: ProjectionState | None, index: i
 
 
 def _row_report(rows: ScaledRows, Y: torch.Tensor, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scaled max violation per sample and the `[batch, rows]` mask of rows within tol of a bound."""
+    """Scaled max violation per sample and the `[batch, rows]` mask of rows within tol of a bound.
+
+    Taken a cache-sized slice of the batch at a time on CPU: over the whole batch at once its
+    `[rows, batch]` temporaries cost a tenth of a large projection in page faults.
+    """
     batch = Y.shape[1]
     mask = torch.zeros(batch, rows.n_rows, dtype=torch.bool, device=Y.device)
+    violation = torch.zeros(batch, dtype=torch.float64, device=Y.device)
     if rows.m == 0:
-        return torch.zeros(batch, dtype=torch.float64, device=Y.device), mask
-    AY = torch.empty(rows.m, batch, dtype=torch.float64, device=Y.device)
-    torch.addmm(AY, rows.A64, Y, beta=0, out=AY)
-    violation = (torch.clamp(rows.lower - AY, min=0) + torch.clamp(AY - rows.upper, min=0)).amax(dim=0)
-    near = ((AY - rows.lower).abs() <= tol) | ((AY - rows.upper).abs() <= tol)
-    mask[:, rows.kept] = near.T
+        return violation, mask
+    size = max(1, CPU_CHUNK_ENTRIES // rows.m) if Y.device.type == "cpu" else batch
+    for start in range(0, batch, size):
+        cols = slice(start, start + size)
+        AY = torch.sparse.mm(rows.A64, Y[:, cols])
+        above_lower, above_upper = AY - rows.lower, AY.sub_(rows.upper)
+        violation[cols] = torch.maximum(above_upper.amax(dim=0), above_lower.amin(dim=0).neg_()).clamp_min_(0)
+        near = (above_lower.abs_() <= tol) | (above_upper.abs_() <= tol)
+        mask[cols][:, rows.kept] = near.T
     return violation, mask
 
 
