@@ -125,8 +125,8 @@ def _start(part: Part, Xp: torch.Tensor, state: ProjectionState | None, index: i
 def _row_report(rows: ScaledRows, Y: torch.Tensor, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Scaled max violation per sample and the `[batch, rows]` mask of rows within tol of a bound.
 
-    Taken a cache-sized slice of the batch at a time on CPU: over the whole batch at once its
-    `[rows, batch]` temporaries cost a tenth of a large projection in page faults.
+    On CPU it works through the batch a cache-sized slice at a time: over the whole batch at
+    once its `[rows, batch]` temporaries cost a tenth of a large projection in page faults.
     """
     batch = Y.shape[1]
     mask = torch.zeros(batch, rows.n_rows, dtype=torch.bool, device=Y.device)
@@ -145,7 +145,7 @@ def _row_report(rows: ScaledRows, Y: torch.Tensor, tol: float) -> tuple[torch.Te
 
 
 def _chunks(batch: int, device: torch.device, rows: ScaledRows, workers: int) -> list[slice]:
-    """Equal slices of the batch: GPU_CHUNK_ENTRIES on GPUs; on CPU cache-sized, as many per worker.
+    """Equal slices of the batch: GPU_CHUNK_ENTRIES on GPUs; on CPU cache-sized, as many per thread.
 
     An equal share per worker matters: the-wake at batch 1024 in 3 chunks on 2 workers left one
     idle for a third of the time.
@@ -155,8 +155,9 @@ def _chunks(batch: int, device: torch.device, rows: ScaledRows, workers: int) ->
         size = max(1, GPU_CHUNK_ENTRIES // length)
     else:
         count = -(-batch // max(32, CPU_CHUNK_ENTRIES // length))
-        if workers > 1 and batch * length >= workers * MIN_THREAD_ENTRIES:
-            count = -(-count // workers) * workers
+        threads = min(workers, batch * length // MIN_THREAD_ENTRIES)  # worth their start-up
+        if threads > 1:
+            count = -(-count // threads) * threads
         size = -(-batch // count)
     return [slice(start, min(start + size, batch)) for start in range(0, batch, size)]
 

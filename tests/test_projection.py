@@ -329,6 +329,19 @@ def test_chunks_size_by_entries_so_thin_parts_take_many_columns():
         assert max(c.stop - c.start for c in widest) <= (8192 if device.type == "cuda" else 1024)
 
 
+def test_cpu_chunks_come_in_an_equal_share_per_thread():
+    from types import SimpleNamespace
+
+    cpu, general = torch.device("cpu"), SimpleNamespace(m=2818, n_columns=1370)  # the-wake's general part
+    assert len(projection._chunks(1024, cpu, general, 1)) == 3  # cache-sized: 372 columns at most
+    assert len(projection._chunks(1024, cpu, general, 2)) == 4
+    assert len(projection._chunks(1024, cpu, general, 4)) == 4
+    # threads only where each gets MIN_THREAD_ENTRIES of work: 2 of 16 here, or none for a tiny batch
+    medium = 2 * projection.MIN_THREAD_ENTRIES // general.m + 1
+    assert len(projection._chunks(medium, cpu, general, 16)) == 2
+    assert len(projection._chunks(4, cpu, general, 16)) == 1
+
+
 def test_new_bounds_on_the_same_matrix_reuse_its_scaling():
     from storydiff.projection_rows import scaled_rows
 
