@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -347,6 +348,7 @@ def test_corpus_command_writes_real_text_shards_with_whole_plays_held_out(tmp_pa
     out = tmp_path / "text"
     args = ["corpus", "--text", str(plays), "--out", str(out), "--beats", "2", "--characters", "3"]
     assert main([*args, "--hold-out", "merchant"]) == 0
+    assert re.search(r"scoring \d+ speeches in 3 scenes of 2 play\(s\)", capsys.readouterr().err)
     held = out / "held-out"
     train_manifest, held_manifest = (json.loads((d / "manifest.json").read_text()) for d in (out, held))
     assert (train_manifest["plays"], held_manifest["plays"]) == (["lear"], ["merchant"])
@@ -367,7 +369,8 @@ def test_corpus_command_writes_real_text_shards_with_whole_plays_held_out(tmp_pa
     capsys.readouterr()
 
     assert main([*args, "--hold-out", "hamlet"]) == 1
-    assert "--hold-out hamlet: no such play" in capsys.readouterr().err
+    err = capsys.readouterr().err  # one line: nothing is scored before the input is known to be good
+    assert "--hold-out hamlet: no such play" in err and len(err.strip().splitlines()) == 1
     assert main(["corpus", "--out", str(out)]) == 2
     with pytest.raises(StorydiffError, match="must be a positive number"):
         shard_files([f"{out}@-1"])

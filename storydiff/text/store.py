@@ -32,9 +32,11 @@ HELD_OUT = "held-out"
 
 def write_text_corpus(files: Sequence[Path | str], out_dir: Path | str, hold_out: Sequence[str] = (),
                       max_beats: int = MAX_BEATS, max_characters: int = DEFAULT_MAX_CHARACTERS,
-                      scorer: Callable[[list[str]], torch.Tensor] | None = None) -> Path:
+                      scorer: Callable[[list[str]], torch.Tensor] | None = None,
+                      progress: Callable[[str], None] = lambda _: None) -> Path:
     """Score and window the scenes of `files` into `out_dir` (and `out_dir/held-out/` for the plays
-    named in `hold_out`); returns the training manifest's path. `scorer` defaults to MiniLM."""
+    named in `hold_out`); returns the training manifest's path. `scorer` defaults to MiniLM;
+    `progress` hears when the files are read and the slow scoring begins."""
     scenes = [scene for path in files for scene in read_text(path)]
     plays = sorted({s.play for s in scenes})
     unknown = [p for p in hold_out if p not in plays]
@@ -45,6 +47,8 @@ def write_text_corpus(files: Sequence[Path | str], out_dir: Path | str, hold_out
     train = [s for s in scenes if s.play not in hold_out]
     if not train:
         raise StorydiffError("no scenes with speakers left to train on in the given files")
+    progress(f"scoring {sum(len(s.speeches) for s in scenes)} speeches in {len(scenes)} scenes of "
+             f"{len(plays)} play(s) with MiniLM…")
     out = Path(out_dir)
     windowing = {"beats": max_beats, "characters": max_characters, "speeches_per_beat": SPEECHES_PER_BEAT}
     parts = [(out, train)] + ([(out / HELD_OUT, held)] if held else [])
@@ -75,8 +79,8 @@ def _write(folder: Path, scenes: list[TextScene], files: Sequence[Path | str], w
 def cmd_text_corpus(args: argparse.Namespace) -> int:
     """`storydiff corpus --text FILE…`: progress to stderr, the manifest's path to stdout."""
     hold_out = [p.strip() for p in (args.hold_out or "").split(",") if p.strip()]
-    print(f"scoring the speeches of {len(args.text)} file(s) with MiniLM…", file=sys.stderr)
-    path = write_text_corpus(args.text, args.out, hold_out, max_beats=args.beats, max_characters=args.characters)
+    path = write_text_corpus(args.text, args.out, hold_out, max_beats=args.beats, max_characters=args.characters,
+                             progress=lambda line: print(line, file=sys.stderr))
     manifest = json.loads(path.read_text())
     print(f"{manifest['n']} windows of {manifest['scenes']} scenes", file=sys.stderr)
     print(path)
