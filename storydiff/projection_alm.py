@@ -90,19 +90,27 @@ def _clip(v: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, out: torch.
 
 
 class _NewtonMatrix:
-    """`I + Aᵀ diag(D) A` per column in float32, D = ρ on the rows outside their bounds."""
+    """`I + Aᵀ diag(D) A` per column in float32, D = ρ on the rows outside their bounds.
+
+    One-variable rows only add to the diagonal, so they are summed once here and the
+    products of each CG step run over the other rows (`ScaledRows.newton_rows`).
+    """
 
     def __init__(self, rows: ScaledRows, D: torch.Tensor):
-        self.A, self.AT, self.D = rows.A32, rows.AT32, D
-        self.t = torch.empty_like(D)
+        split = rows.newton_rows()
+        self.A, self.AT = split.A, split.AT
+        self.diag = torch.sparse.mm(split.box, D).add_(1.0)
+        self.D = D.index_select(0, split.multi)
+        self.t = torch.empty_like(self.D)
 
     def __call__(self, p: torch.Tensor, out: torch.Tensor) -> None:
         torch.addmm(self.t, self.A, p, beta=0, out=self.t)
         self.t.mul_(self.D)
-        torch.addmm(p, self.AT, self.t, out=out)
+        torch.mul(p, self.diag, out=out)
+        torch.addmm(out, self.AT, self.t, out=out)
 
     def keep(self, index: torch.Tensor) -> None:
-        self.D = take_columns(self.D, index)
+        self.D, self.diag = take_columns(self.D, index), take_columns(self.diag, index)
         self.t = torch.empty_like(self.D)
 
 

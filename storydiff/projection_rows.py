@@ -37,10 +37,51 @@ class ScaledRows:
     n_columns: int
     row_norms: torch.Tensor  # [n_rows] float64 on CPU, every row's norm (0 for an empty one)
     parts: dict = field(default_factory=dict, repr=False)  # "whole" / "split": its parts, once `projection_parts` cut them
+    # its NewtonRows once built: a list that every ScaledRows of this matrix shares, whatever its bounds
+    newton: list = field(default_factory=list, repr=False)
 
     @property
     def m(self) -> int:
         return int(self.kept.numel())
+
+    def newton_rows(self) -> NewtonRows:
+        """The rows split as the Newton matrix uses them, built once per matrix."""
+        if not self.newton:
+            self.newton.append(_newton_rows(self.A32))
+        return self.newton[0]
+
+
+@dataclass(frozen=True)
+class NewtonRows:
+    """The float32 rows of `I + Aᵀ diag(D) A` in two kinds (`projection_alm`).
+
+    A row on one variable (a range, a "never", a pin: half a scene's rows) is ±e_j after
+    scaling, so it only adds D_i to the diagonal at j: `box` [n, m] sums those once per
+    Newton step, and each conjugate-gradient product runs over the other rows alone.
+    """
+
+    multi: torch.Tensor  # [m_multi] long, the rows with two or more variables
+    A: torch.Tensor      # [m_multi, n] CSR
+    AT: torch.Tensor     # [n, m_multi] CSR
+    box: torch.Tensor    # [n, m] CSR, 1 at (j, i) for each one-variable row i on column j
+
+
+def _newton_rows(A32: torch.Tensor) -> NewtonRows:
+    m, n = A32.shape
+    coo = A32.to_sparse_coo().coalesce()
+    rows, cols = coo.indices()
+    per_row = torch.bincount(rows, minlength=m)
+    multi = torch.nonzero(per_row > 1).flatten()
+    renumber = torch.full((m,), -1, dtype=torch.long, device=rows.device)
+    renumber[multi] = torch.arange(multi.numel(), device=rows.device)
+    on = per_row[rows] > 1
+    r, c, v = renumber[rows[on]], cols[on], coo.values()[on]
+    single = ~on
+    device = A32.device
+    return NewtonRows(multi=multi, A=_csr(r, c, v, (multi.numel(), n), device, torch.float32),
+                      AT=_csr(c, r, v, (n, multi.numel()), device, torch.float32),
+                      box=_csr(cols[single], rows[single], torch.ones(int(single.sum()), device=rows.device),
+                               (n, m), device, torch.float32))
 
 
 def _csr(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, shape: tuple[int, int],
@@ -91,7 +132,7 @@ def _bounded(matrix: ScaledRows, polytope: Polytope, device: torch.device) -> Sc
     return ScaledRows(A64=matrix.A64, AT64=matrix.AT64, A32=matrix.A32, AT32=matrix.AT32,
                       lower=(lo / norms).unsqueeze(1).to(device), upper=(hi / norms).unsqueeze(1).to(device),
                       kept=matrix.kept, norms=matrix.norms, n_rows=matrix.n_rows, n_columns=matrix.n_columns,
-                      row_norms=matrix.row_norms)
+                      row_norms=matrix.row_norms, newton=matrix.newton)
 
 
 def build_scaled_rows(polytope: Polytope, device: torch.device) -> ScaledRows:

@@ -362,3 +362,30 @@ def test_new_bounds_on_the_same_matrix_reuse_its_scaling():
     free[0][0], free[1][0] = -np.inf, np.inf  # row 0 can no longer bind: a different set of rows
     assert scaled_rows(Polytope(polytope.A, *free, polytope.names, polytope.columns),
                        torch.device("cpu")).m == first.m - 1
+
+
+@pytest.mark.parametrize("kind", ["scene", "boxes only", "no boxes"])
+def test_newton_matrix_sums_one_variable_rows_on_the_diagonal(kind):
+    from storydiff.projection_alm import _NewtonMatrix
+    from storydiff.projection_rows import build_scaled_rows
+
+    if kind == "scene":
+        polytope, _ = synthetic_scene(characters=2, beats=4, seed=3)
+    elif kind == "boxes only":  # two rows on column 0 (a range and a pin), one on column 2
+        polytope = _tiny([[2, 0, 0], [-1, 0, 0], [0, 0, 3]], [0.0, -1.0, 0.0], [1.0, 1.0, 1.0])
+    else:
+        polytope = _tiny([[1, 1, 0], [0, 1, -1]], [0.0, 0.0], [1.0, 1.0])
+    rows = build_scaled_rows(polytope, torch.device("cpu"))
+    g = torch.Generator().manual_seed(0)
+    D = (torch.rand(rows.m, 5, generator=g) < 0.5).float() * 30.0
+    p = torch.randn(rows.n_columns, 5, generator=g)
+    A = rows.A64.to_dense()
+    expected = torch.stack([(torch.eye(A.shape[1], dtype=torch.float64) + A.T @ torch.diag(D[:, j].double()) @ A)
+                            @ p[:, j].double() for j in range(5)], dim=1)
+    out = torch.empty_like(p)
+    operator = _NewtonMatrix(rows, D)
+    operator(p, out)
+    assert torch.allclose(out.double(), expected, atol=1e-4)
+    operator.keep(torch.tensor([4, 1]))  # columns dropped as CG compacts
+    operator(p[:, [4, 1]].contiguous(), out[:, :2])
+    assert torch.allclose(out[:, :2].double(), expected[:, [4, 1]], atol=1e-4)
