@@ -38,20 +38,14 @@ def put_columns(out: torch.Tensor, index: torch.Tensor, values: torch.Tensor) ->
     out.scatter_(1, index.expand(out.shape[0], -1), values)
 
 
-def dot(a: torch.Tensor, b: torch.Tensor, scratch: torch.Tensor | None = None) -> torch.Tensor:
-    """Column-wise dot products of `[rows, b]` tensors, through `scratch` if given.
+def dot(a: torch.Tensor, b: torch.Tensor, scratch: torch.Tensor | None = None, keepdim: bool = False) -> torch.Tensor:
+    """Column-wise dot products of `[rows, b]` tensors, through `scratch` if given (`[1, b]` if `keepdim`).
 
     A product buffer that is reused matters on CPU, where a fresh multi-megabyte
     temporary costs page faults that outweigh the arithmetic.
     """
-    if scratch is None:
-        return (a * b).sum(dim=0)
-    return torch.mul(a, b, out=scratch).sum(dim=0)
-
-
-def _row_dot(a: torch.Tensor, b: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
-    """`dot` as a `[1, b]` row."""
-    return torch.mul(a, b, out=scratch).sum(dim=0, keepdim=True)
+    product = a * b if scratch is None else torch.mul(a, b, out=scratch)
+    return product.sum(dim=0, keepdim=keepdim)
 
 
 def conjugate_gradients(operator: ColumnOperator, rhs: torch.Tensor, forcing: float, max_steps: int,
@@ -69,7 +63,7 @@ def conjugate_gradients(operator: ColumnOperator, rhs: torch.Tensor, forcing: fl
     r, x = rhs.clone(), torch.zeros_like(rhs)
     p, q, scratch = r.clone(), torch.empty_like(rhs), torch.empty_like(rhs)
     # per-column scalars are kept as [1, b] rows, which broadcast against [n, b] without a view each step
-    rz = _row_dot(r, r, scratch)
+    rz = dot(r, r, scratch, keepdim=True)
     target = rz * forcing ** 2
     active = rz > target
     taken = torch.zeros_like(active, dtype=steps.dtype)  # steps of the live columns, added to `steps` on compaction
@@ -87,10 +81,10 @@ def conjugate_gradients(operator: ColumnOperator, rhs: torch.Tensor, forcing: fl
             q, scratch, taken = torch.empty_like(r), torch.empty_like(r), torch.zeros_like(taken[:, keep])
         taken += active
         operator(p, q)
-        alpha = torch.where(active, rz / _row_dot(p, q, scratch).clamp_min(1e-30), 0.0)
+        alpha = torch.where(active, rz / dot(p, q, scratch, keepdim=True).clamp_min(1e-30), 0.0)
         x.addcmul_(p, alpha)
         r.addcmul_(q, alpha, value=-1.0)
-        rz_next = _row_dot(r, r, scratch)
+        rz_next = dot(r, r, scratch, keepdim=True)
         active &= rz_next > target
         p.mul_(rz_next / rz.clamp_min(1e-30)).add_(r)
         rz = rz_next
