@@ -245,4 +245,4 @@ def _path(L: int, rows: ScaledRows, device: torch.device) -> ScaledRows:
     unbounded = torch.full((m, 1), math.inf, dtype=torch.float64, device=device)
     return ScaledRows(A64, AT64, A32, AT32, -unbounded, unbounded, torch.full((m,), -1, device=device),
                       torch.ones(m, dtype=torch.float64, device=device), n_rows=rows.n_rows, n_columns=L,
-                      row_norms=rows.row_norms)
+                      row_norms=rows.row_norms, path=True)

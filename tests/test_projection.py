@@ -389,3 +389,21 @@ def test_newton_matrix_sums_one_variable_rows_on_the_diagonal(kind):
     operator.keep(torch.tensor([4, 1]))  # columns dropped as CG compacts
     operator(p[:, [4, 1]].contiguous(), out[:, :2])
     assert torch.allclose(out[:, :2].double(), expected[:, [4, 1]], atol=1e-4)
+
+
+@pytest.mark.parametrize("L", [2, 3, 24])
+def test_chain_newton_step_is_the_exact_tridiagonal_solve(L):
+    from storydiff.projection_alm import _path_solve
+    from storydiff.projection_parts import _path
+    from storydiff.projection_rows import build_scaled_rows
+
+    polytope, _ = synthetic_scene(characters=1, beats=2, seed=0)
+    path = _path(L, build_scaled_rows(polytope, torch.device("cpu")), torch.device("cpu"))
+    g = torch.Generator().manual_seed(L)
+    D = (torch.rand(2 * L - 1, 6, generator=g) < 0.5).float() * 300.0  # rows on and off, as in a Newton step
+    rhs = torch.randn(L, 6, generator=g)
+    A = path.A64.to_dense()
+    d = _path_solve(D, rhs)
+    for j in range(6):
+        M = torch.eye(L, dtype=torch.float64) + A.T @ torch.diag(D[:, j].double()) @ A
+        assert torch.allclose(d[:, j].double(), torch.linalg.solve(M, rhs[:, j].double()), atol=1e-5)
