@@ -121,17 +121,17 @@ def _path_solve(D: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     so the matrix is tridiagonal: the Thomas algorithm, vectorised over the columns.
     """
     L = rhs.shape[0]
-    box, difference = D[:L], 0.5 * D[L:]
+    box, coupling = D[:L], 0.5 * D[L:]  # a difference row weighs D/2 on each neighbour and −D/2 between them
     diag = 1.0 + box
-    diag[:-1] += difference
-    diag[1:] += difference
+    diag[:-1] += coupling
+    diag[1:] += coupling
     c, g = torch.empty_like(rhs), torch.empty_like(rhs)
-    c[0], g[0] = -difference[0] / diag[0], rhs[0] / diag[0]
+    c[0], g[0] = -coupling[0] / diag[0], rhs[0] / diag[0]
     for t in range(1, L):
-        den = diag[t] + difference[t - 1] * c[t - 1]
+        den = diag[t] + coupling[t - 1] * c[t - 1]
         if t < L - 1:
-            c[t] = -difference[t] / den
-        g[t] = (rhs[t] + difference[t - 1] * g[t - 1]) / den
+            c[t] = -coupling[t] / den
+        g[t] = (rhs[t] + coupling[t - 1] * g[t - 1]) / den
     for t in range(L - 2, -1, -1):
         g[t] -= c[t] * g[t + 1]
     return g
@@ -239,7 +239,7 @@ class AlmChunk:
 
     # -- Newton direction ----------------------------------------------------------
     def _direction(self) -> torch.Tensor:
-        """Solve (I + ρ Aₛᵀ Aₛ) d = −G by conjugate gradients; S = rows with a nonzero multiplier."""
+        """Solve (I + ρ Aₛᵀ Aₛ) d = −G, S = rows with a nonzero multiplier: by CG, or exactly on a chain."""
         R = self._buf("R", "m")
         D = R.to(torch.float32).sign_().abs_().mul_(self.rho.to(torch.float32).unsqueeze(0))
         rhs = self._buf("G", "n").to(torch.float32).neg_()
