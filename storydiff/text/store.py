@@ -51,14 +51,15 @@ def write_text_corpus(files: Sequence[Path | str], out_dir: Path | str, hold_out
              f"{len(plays)} play(s) with MiniLM…")
     out = Path(out_dir)
     windowing = {"beats": max_beats, "characters": max_characters, "speeches_per_beat": SPEECHES_PER_BEAT}
-    parts = [(out, train)] + ([(out / HELD_OUT, held)] if held else [])
-    for folder, part in parts:
-        _write(folder, part, files, windowing, scorer)
-    return out / "manifest.json"
+    manifest = _write(out, train, files, windowing, scorer)
+    if held:
+        _write(out / HELD_OUT, held, files, windowing, scorer)
+    return manifest
 
 
 def _write(folder: Path, scenes: list[TextScene], files: Sequence[Path | str], windowing: dict,
-           scorer: Callable[[list[str]], torch.Tensor] | None) -> None:
+           scorer: Callable[[list[str]], torch.Tensor] | None) -> Path:
+    """One folder's shard and manifest; returns the manifest's path."""
     examples = list(text_corpus(scenes, scorer, max_beats=windowing["beats"], max_characters=windowing["characters"]))
     if not examples:
         raise StorydiffError(f"{', '.join(map(str, files))}: no speech of a named speaker to learn from"
@@ -66,7 +67,7 @@ def _write(folder: Path, scenes: list[TextScene], files: Sequence[Path | str], w
     folder.mkdir(parents=True, exist_ok=True)
     x, mask, cond = stack_corpus(examples)
     save_shard(folder / SHARD, x, mask, cond)
-    write_manifest(folder, {
+    return write_manifest(folder, {
         "version": CORPUS_VERSION, "storydiff": __version__, "kind": "text",
         "files": [str(f) for f in files], "plays": sorted({s.play for s in scenes}), "scenes": len(scenes),
         "speeches": sum(len(s.speeches) for s in scenes), "n": len(x),
