@@ -28,7 +28,7 @@ import math
 import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -209,7 +209,7 @@ class Agent:
         scene = [self.situation.model_dump(mode="json"),
                  {c: cast[c].model_dump(mode="json") for c in situation.cast},
                  {k: v.model_dump(mode="json") for k, v in sorted(cast.cultures.items())},
-                 sorted(self.previous.items()), cfg.max_characters]
+                 sorted(self.previous.items()), asdict(cfg)]  # what the network is told depends on its config
         self._scene_key = hashlib.sha256(json.dumps(scene, sort_keys=True).encode()).hexdigest()
         self._masks: dict[int, torch.Tensor] = {}
         self._check_situation()
@@ -514,7 +514,8 @@ class Agent:
         window, _ = self._window(beat, end, start, self._events, self._pins)
         evs, pns = self._scheduled(start, end, start - 1, self._events, [])
         length = end - start + 1
-        key = (id(window), self._scene_key, beat - start, length, tuple(e.model_dump_json() for e in evs))
+        key = (id(window), self._scene_key, beat - start, length, tuple(e.model_dump_json() for e in evs),
+               tuple(p.model_dump_json() for p in pns))
         if key in _TEMPLATES:
             _TEMPLATES.move_to_end(key)
             return _TEMPLATES[key]

@@ -124,6 +124,31 @@ def test_save_and_load_continue_exactly(engine, nets, tmp_path):
         Agent.load(saved.replace(b'"rng"', b'"gnr"'), engine)
 
 
+def test_an_agent_plays_the_same_beats_whatever_other_agents_played_before(engine, nets):
+    """Agents of one scene share compiled windows and conditionings; what one agent's pins made of
+    them must not reach another (a conditioning built with one window's pins was once reused for
+    a later window of the same shape, whichever agent had built it)."""
+    from storydiff import agent as agents
+
+    def play(seed: int, pin: Pin | None = None) -> list:
+        agent = engine.agent(nets, seed=seed)
+        for beat in range(30):
+            if pin is not None and beat == 20:
+                agent.pin(pin)
+            agent.next_beat()
+        return agent.history
+
+    def cleared() -> None:
+        for cache in (agents._WINDOWS, agents._TEMPLATES, agents._MEMO):
+            cache.clear()
+
+    cleared()
+    alone = play(3)
+    cleared()
+    play(7, Pin(var="mara.felt.anger@25", min=0.6))
+    assert play(3) == alone
+
+
 @pytest.mark.parametrize("bad, message", [
     (lambda: Event(id="x", appraisals=[Appraisal(character="nobody", desirability=-1)]),
      "not in the cast"),
