@@ -83,6 +83,11 @@ class SceneCondition:
         """Scenes `index` of a stacked condition."""
         return replace(self, **{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
+    def beat_window(self, start: int, stop: int) -> SceneCondition:
+        """Beats `start`..`stop − 1` of a stacked condition: what a window of a long scene is told."""
+        return replace(self, **{f.name: getattr(self, f.name)[(slice(None), *(
+            slice(start, stop) if axis == "t" else slice(None) for axis in AXES[f.name]))] for f in fields(self)})
+
     def cropped(self, characters: int, beats: int) -> SceneCondition:
         """A stacked condition cut to its first `characters` × `beats` (what padding added beyond them)."""
         return replace(self, **{f.name: getattr(self, f.name)[(slice(None), *_extent(f.name, characters, beats))]

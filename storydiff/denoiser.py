@@ -32,6 +32,7 @@ from .conditioning import EMBED_DIM, EVENT_FEATURES, SceneCondition
 from .layout import DEFAULT_MAX_CHARACTERS, MOOD, STANCE_START, n_features
 from .limits import LIMIT_FEATURES, TOKEN_VALUES
 from .vocab import BIG_FIVE, HOFSTEDE, STANCE
+from .windows import denoise_in_windows
 
 N_STANCE = len(STANCE)
 
@@ -60,6 +61,15 @@ class DenoiserConfig:
     # Checkpoints written before these settings load with False.
     stance_from_relations: bool = True
     mood_from_baseline: bool = True
+    # The longest scene in its training data, in beats: beat positions past it were never learnt, so
+    # longer scenes are denoised in windows of this many beats (`windows`). None (checkpoints written
+    # before this setting): max_beats.
+    trained_beats: int | None = None
+
+    @property
+    def window_beats(self) -> int:
+        """How many beats the network denoises at once; a longer scene goes in overlapping windows."""
+        return min(self.trained_beats or self.max_beats, self.max_beats)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -306,6 +316,8 @@ class Denoiser(nn.Module):
         self.config = replace(self.config, mood_from_baseline=True)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: SceneCondition) -> torch.Tensor:
+        if x.shape[2] > self.config.window_beats:  # beat positions it never learnt: see DenoiserConfig
+            return denoise_in_windows(self, x, sigma, cond, self.config.window_beats)
         base = scene_base(cond, x.shape, self.config)
         if base is None:
             return self._denoise(x, sigma, cond)

@@ -305,6 +305,8 @@ def make_trainer(data: list[Path | str], opts: TrainOptions, device: torch.devic
         model.start_mood_from_baseline()
     if opts.field_dropout > 0:
         model.config = replace(model.config, traits_optional=True)
+    longest = max(int(s.extents[1].max()) for s in shards)  # beat positions it learns (DenoiserConfig)
+    model.config = replace(model.config, trained_beats=max(model.config.trained_beats or 0, longest))
     trainer = Trainer(model, shards, opts, device, place)
     if resume is not None:
         trainer.load_state(torch.load(Path(resume).with_suffix(".train.pt"), weights_only=False))

@@ -360,10 +360,12 @@ def test_a_config_from_before_the_base_loads_without_it_and_training_switches_ea
     meta_file.write_text(json.dumps(meta))
     old, _ = load_checkpoint(path)
     assert not old.config.stance_from_relations and not old.config.mood_from_baseline  # it predicted them outright
+    assert old.config.trained_beats is None and old.config.window_beats == old.config.max_beats
     opts = TrainOptions(steps=1, batch_size=2, log_every=10**9, save_every=10**9)
     text_only = make_trainer([], opts, torch.device("cpu"), init=path, shards=[tiny_shard(2)])
     assert not text_only.model.config.stance_from_relations  # nothing to learn them from (`storydiff learn`)
     assert not text_only.model.config.mood_from_baseline
+    assert text_only.model.config.trained_beats == int(tiny_shard(2).extents[1].max())  # windows beyond it
     shard = tiny_shard(2)
     related = replace(tiny_condition(2), relations=_informed_condition(2).relations)
     switched = make_trainer([], opts, torch.device("cpu"), init=path, shards=[Shard(shard.x, shard.mask, related)])
