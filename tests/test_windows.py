@@ -27,7 +27,7 @@ def test_windows_cover_the_scene_each_within_size_neighbours_overlapping(beats, 
     windows = beat_windows(beats, size, overlap)
     assert windows[0][0] == 0 and windows[-1][1] == beats
     assert all(stop - start == min(size, beats) for start, stop in windows)
-    assert all(a_start < b_start and b_start <= a_stop - overlap for (a_start, a_stop), (b_start, _) in
+    assert all(a_start < b_start <= a_stop - overlap for (a_start, a_stop), (b_start, _) in
                pairwise(windows))
 
 
