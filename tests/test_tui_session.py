@@ -1,6 +1,7 @@
 """The TUI's model without widgets: what writers type, the session's resume rules, and draft files."""
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -205,12 +206,27 @@ def test_next_draft_names():
     ('{"format": "something-else"}', "not a storydiff draft"),
     ('{"format": "storydiff-draft", "version": 99}', "version 99 is not supported"),
     ('{"format": "storydiff-draft", "version": 1}', "damaged draft"),
+    ("[]", "not a storydiff draft"),
+    ("null", "not a storydiff draft"),
 ])
 def test_damaged_drafts_are_reported_not_crashed_on(tmp_path, text, problem):
     path = tmp_path / "draft.json"
     path.write_text(text)
     with pytest.raises(draft.DraftError, match=problem):
         draft.load(path)
+
+
+def test_a_draft_with_damaged_tensors_is_reported_not_crashed_on(engine, library_copy):
+    session = Session(engine, open_target(library_copy / "situations" / "storm.situation.xml"), steps=STEPS)
+    run_through(session, 1)
+    path = draft.save(session, library_copy / "storm.draft.json")
+    doc = json.loads(path.read_text())
+    blob = base64.b64decode(doc["tensors"])
+    for damaged in (blob[: len(blob) // 2], b"\xff" + blob[1:]):
+        doc["tensors"] = base64.b64encode(damaged).decode()
+        path.write_text(json.dumps(doc))
+        with pytest.raises(draft.DraftError, match="damaged draft"):
+            draft.load(path)
 
 
 def test_draft_points_at_its_situation_relative_to_itself(engine, library_copy, tmp_path):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
@@ -159,7 +160,7 @@ def load(path: str | Path) -> Draft:
     path = Path(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        if doc.get("format") != FORMAT:
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise DraftError(f"{path}: not a storydiff draft (no \"format\": \"{FORMAT}\")")
         if doc.get("version") != VERSION:
             raise DraftError(f"{path}: draft version {doc.get('version')} is not supported "
@@ -182,7 +183,7 @@ def load(path: str | Path) -> Draft:
         raise
     except json.JSONDecodeError as e:
         raise DraftError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
-    except (KeyError, TypeError, ValueError, IndexError) as e:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, SafetensorError) as e:
         raise DraftError(f"{path}: damaged draft ({type(e).__name__}: {e})") from None
 
 
