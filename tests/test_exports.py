@@ -268,6 +268,29 @@ def test_write_atomic_replaces_the_file_and_keeps_its_mode(tmp_path):
         write_atomic(tmp_path / "missing" / "scene.json", "x")
 
 
+def test_write_atomic_writes_through_links_pipes_and_long_names(tmp_path):
+    import threading
+
+    target, link = tmp_path / "target.txt", tmp_path / "link.txt"
+    target.write_text("TARGET")
+    link.symlink_to(target)
+    write_atomic(link, "new\n")
+    assert link.is_symlink() and target.read_text() == "new\n"  # the link kept, its target replaced
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    heard = []
+    reader = threading.Thread(target=lambda: heard.append(fifo.read_text()))
+    reader.start()
+    write_atomic(fifo, "through the pipe\n")
+    reader.join(timeout=10)
+    assert heard == ["through the pipe\n"] and not fifo.is_file()  # a pipe cannot be replaced
+    long = tmp_path / ("x" * 250 + ".txt")  # at the system's 255-byte limit: no room for a long temp name
+    write_atomic(long, "fits")
+    assert long.read_text() == "fits"
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        write_atomic(tmp_path, "x")
+
+
 def test_write_atomic_leaves_the_old_file_intact_when_writing_fails_midway(tmp_path, monkeypatch):
     target = tmp_path / "scene.fountain"
     target.write_text("the draft the writer already has\n")
