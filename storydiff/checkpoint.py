@@ -67,9 +67,12 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> tup
             raise StorydiffError(f"{f}: checkpoint file not found; pass the .safetensors written by `storydiff train`")
     try:
         meta = json.loads(meta_file.read_text())
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT!r}")
         known = {f.name for f in fields(DenoiserConfig)}
         config = DenoiserConfig(**{k: v for k, v in {**LEGACY_CONFIG, **meta["config"]}.items() if k in known})
-    except (ValueError, KeyError, TypeError) as exc:
+        config.check()
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise StorydiffError(f"{meta_file}: not a storydiff checkpoint config ({exc}); re-run `storydiff train`")
     try:
         state = load_file(str(path))
@@ -84,6 +87,10 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> tup
         raise StorydiffError(f"{path}: weights do not match its config (first mismatch: {diff[0]}); "
                              "the .json and .safetensors must come from the same training run, "
                              "of this version of storydiff's network")
+    broken = next((k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+    if broken is not None:
+        raise StorydiffError(f"{path}: weight {broken} holds NaN or inf (a diverged training run); "
+                             "train again from an earlier checkpoint or with a lower --lr")
     model.load_state_dict(state)
     meta["hash"] = file_hash(path)
     return model.to(device).eval(), meta

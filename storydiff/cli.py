@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -72,6 +74,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .models import Story
     from .progress import SampleProgress
 
+    if args.output and not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
+        raise UsageError(f"{args.output}: no such folder to write in")  # before sampling, not after
     target, cast = _load_target(args.path, args.characters)
     engine = _engine(args)
     story = isinstance(target, Story)
@@ -226,6 +230,38 @@ def _probability(text: str) -> float:
     return value
 
 
+def _seed(text: str) -> int:
+    """argparse type: a seed torch's generators take, 0 to 2⁶³ − 1."""
+    return _whole(text, 0, 2**63 - 1)
+
+
+def _finite(text: str) -> float:
+    """argparse type: an ordinary number (not nan or inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _above_zero(text: str) -> float:
+    """argparse type: a finite number greater than 0 (a learning rate, a pace)."""
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
+    return value
+
+
+def _width(text: str) -> int:
+    """argparse type: a transformer width its attention heads divide (DenoiserConfig's 4)."""
+    value = _whole(text, 4)
+    if value % 4:
+        raise argparse.ArgumentTypeError(f"must be a multiple of 4 (the attention heads), got {value}")
+    return value
+
+
 def _positive(text: str) -> int:
     """argparse type: a whole number of at least 1."""
     return _whole(text, 1)
@@ -252,7 +288,7 @@ _CHARACTERS = _arg("--characters", metavar="DIR",
                         "*.character.xml files, else the bundled library)")
 
 _DEVICE = _arg("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda when available)")
-_SEED = _arg("--seed", type=int, default=0, help="random seed; the same seed gives the same scene")
+_SEED = _arg("--seed", type=_seed, default=0, help="random seed; the same seed gives the same scene")
 
 COMMANDS: dict[str, Command] = {
     "demo": Command(cmd_demo, "sample the bundled example situation and print its beat sheet", (_DEVICE, _SEED)),
@@ -263,7 +299,7 @@ COMMANDS: dict[str, Command] = {
         _SEED,
         _arg("--steps", type=_positive, default=12, help="sampler steps"),
         _arg("--sampler", choices=("euler", "heun", "ddim", "pyuan"), default="heun"),
-        _arg("--guidance", type=float, default=1.0, help="classifier-free guidance strength (1 = none)"),
+        _arg("--guidance", type=_finite, default=1.0, help="classifier-free guidance strength (1 = none)"),
         _arg("--no-project", action="store_true", help="skip projection onto the constraint set (ablation)"),
         _DEVICE,
         _arg("--checkpoint", default=None, help="a .safetensors checkpoint (default: the bundled one)"),
@@ -292,7 +328,7 @@ COMMANDS: dict[str, Command] = {
         _arg("--out", required=True, help="where to write the fine-tuned checkpoint (.safetensors)"),
         _arg("--steps", type=_positive, default=250),
         _arg("--batch-size", type=_positive, default=8),
-        _arg("--lr", type=float, default=1e-4),
+        _arg("--lr", type=_above_zero, default=1e-4),
         _SEED,
         _DEVICE,
     )),
@@ -302,9 +338,9 @@ COMMANDS: dict[str, Command] = {
         _arg("--out", required=True, help="checkpoint path (.safetensors, with a .json beside it)"),
         _arg("--steps", type=_positive, default=2000),
         _arg("--batch-size", type=_positive, default=64),
-        _arg("--lr", type=float, default=3e-4),
-        _arg("--width", type=int, default=128, help="transformer width (new runs only)"),
-        _arg("--depth", type=int, default=4, help="transformer blocks (new runs only)"),
+        _arg("--lr", type=_above_zero, default=3e-4),
+        _arg("--width", type=_width, default=128, help="transformer width, a multiple of 4 (new runs only)"),
+        _arg("--depth", type=_positive, default=4, help="transformer blocks (new runs only)"),
         _arg("--parameterisation", choices=("x", "eps", "edm"), default="edm",
              help="what the network predicts (new runs only): EDM's preconditioned mix (default), "
                   "the clean scene, or the noise; the last two are for ablations"),
@@ -332,9 +368,9 @@ COMMANDS: dict[str, Command] = {
         _SEED,
         _arg("--steps", type=_positive, default=12, help="sampler steps"),
         _arg("--sampler", choices=("euler", "heun", "ddim", "pyuan"), default="heun"),
-        _arg("--guidance", type=float, default=1.0, help="classifier-free guidance strength (1 = none)"),
+        _arg("--guidance", type=_finite, default=1.0, help="classifier-free guidance strength (1 = none)"),
         _arg("--paused", action="store_true", help="open paused (space starts denoising)"),
-        _arg("--pace", type=float, default=0.2, metavar="SECONDS", help="least time between steps, to watch"),
+        _arg("--pace", type=_finite, default=0.2, metavar="SECONDS", help="least time between steps, to watch"),
         _DEVICE,
         _arg("--checkpoint", default=None, help="a .safetensors checkpoint (default: the bundled one)"),
     )),
@@ -384,6 +420,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StorydiffError, OSError) as e:
         print(f"storydiff: error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", 2 if isinstance(e, OSError) else 1)
+    except KeyboardInterrupt:  # files are written atomically, so nothing is left half-written
+        print("storydiff: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -74,6 +74,21 @@ class DenoiserConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def check(self) -> None:
+        """Raise ValueError naming the first setting no network can be built or sampled with."""
+        sizes = {"width": self.width, "depth": self.depth, "heads": self.heads,
+                 "max_characters": self.max_characters, "max_beats": self.max_beats}
+        for name, value in sizes.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} is not a multiple of heads {self.heads}")
+        if self.parameterisation not in ("x", "eps", "edm"):
+            raise ValueError(f"parameterisation must be x, eps or edm, got {self.parameterisation!r}")
+        if not 0 < self.sigma_min < self.sigma_max or not self.sigma_data > 0:
+            raise ValueError(f"noise levels must satisfy 0 < sigma_min < sigma_max and sigma_data > 0, got "
+                             f"{self.sigma_min!r}, {self.sigma_max!r}, {self.sigma_data!r}")
+
 
 class AdaLNZero(nn.Module):
     """Shift, scale and gate from the condition, zero-initialised so each block starts as identity (DiT)."""

@@ -32,7 +32,12 @@ DEFAULT_STEPS = 12
 def pick_device(device: str | torch.device | None = None) -> torch.device:
     """`cuda` when available, else `cpu`, unless the caller names one."""
     if device is not None:
-        dev = torch.device(device)
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError):
+            dev = None
+        if dev is None or dev.type not in ("cpu", "cuda"):
+            raise StorydiffError(f"--device {device!r}: not a device storydiff runs on; use cpu, cuda or cuda:N")
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise StorydiffError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
         return dev

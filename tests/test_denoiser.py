@@ -200,6 +200,29 @@ def test_corrupt_or_mismatched_checkpoints_give_one_clear_error(tmp_path):
         load_checkpoint(other)
     with pytest.raises(StorydiffError, match="not found"):
         load_checkpoint(tmp_path / "missing.safetensors")
+    import json
+
+    small = save_checkpoint(Denoiser(DenoiserConfig(width=32, depth=1, heads=2)), tmp_path / "small.safetensors")
+    meta = json.loads(config_path(small).read_text())
+    for change, problem in ((("config", "parameterisation", "zzz"), "parameterisation must be"),
+                            (("config", "sigma_data", 0), "sigma_data > 0"),
+                            (("config", "width", "wide"), "width must be a whole number"),
+                            (("format", None, "other/9"), "format 'other/9'")):
+        broken = json.loads(json.dumps(meta))
+        section, key, value = change
+        if key is None:
+            broken[section] = value
+        else:
+            broken[section][key] = value
+        config_path(small).write_text(json.dumps(broken))
+        with pytest.raises(StorydiffError, match=problem):
+            load_checkpoint(small)
+    diverged = Denoiser(DenoiserConfig(width=32, depth=1, heads=2))
+    with torch.no_grad():
+        diverged.net.token_out.bias[0] = float("nan")
+    save_checkpoint(diverged, small)
+    with pytest.raises(StorydiffError, match="token_out.bias holds NaN"):
+        load_checkpoint(small)
 
 
 def test_stance_context_reads_neighbouring_beats_and_the_scene_mean_of_live_beats_only():

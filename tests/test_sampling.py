@@ -190,8 +190,10 @@ def test_sample_command_writes_json_and_refuses_bad_input(tmp_path, capsys):
     assert main(["sample", situation, "-n", "0"]) == 2
     assert main(["sample", str(tmp_path / "missing.xml")]) == 2
     assert main(["sample", situation, "--sampler", "rk45"]) == 2
+    assert main(["sample", situation, "-o", str(tmp_path / "nowhere" / "x.json")]) == 2
     err = capsys.readouterr().err
     assert "must be at least 1" in err and "no such file" in err and "Traceback" not in err
+    assert "nowhere/x.json: no such folder to write in" in err
 
 
 def test_progress_goes_to_stderr_and_leaves_stdout_alone(capsys):

@@ -176,6 +176,11 @@ def test_read_text_rejects_unknown_formats(tmp_path):
         read_text(write(tmp_path, "notes.docx", "x"))
     with pytest.raises(StorydiffError, match="no such file"):
         read_text(tmp_path / "missing.fountain")
+    for name in ("latin1.txt", "latin1.fountain"):
+        path = tmp_path / name
+        path.write_bytes("MARA: Yes.\n\nILAN: Café noir.\n".encode("latin-1"))
+        with pytest.raises(StorydiffError, match=rf"{name}:3: not UTF-8 text .*save the file as UTF-8"):
+            read_text(path)
 
 
 def make_scene(speakers: list[str], on_stage: list[set[str]]) -> TextScene:

@@ -68,12 +68,26 @@ def test_json_output_when_valid(capsys):
     ["validate", str(LIBRARY), "--characters", "no/such/dir"],
     ["frobnicate"],
     [],
-], ids=["missing-path", "no-path", "bad-format", "missing-characters", "unknown-command", "no-command"])
+    ["demo", "--seed", "99999999999999999999999"],
+    ["demo", "--seed", "-1"],
+    ["sample", str(LIBRARY / "situations" / "storm.situation.xml"), "--guidance", "nan"],
+    ["train", "corpus", "--out", "t.safetensors", "--lr", "-1"],
+    ["learn", "draft.fountain", "--out", "t.safetensors", "--lr", "inf"],
+    ["train", "corpus", "--out", "t.safetensors", "--width", "97"],
+], ids=["missing-path", "no-path", "bad-format", "missing-characters", "unknown-command", "no-command",
+        "seed-too-large", "seed-negative", "guidance-nan", "lr-negative", "lr-inf", "width-not-multiple-of-heads"])
 def test_usage_errors_exit_2_with_one_line(argv, capsys):
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert len(captured.err.strip().splitlines()) == 1 and captured.err.startswith("storydiff: error:")
+
+
+@pytest.mark.parametrize("device", ["nonsense", "mps", ""])
+def test_a_device_storydiff_cannot_run_on_is_one_line(device, capsys):
+    assert main(["demo", "--device", device]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "use cpu, cuda or cuda:N" in err
 
 
 def test_unreadable_file_exits_2(tmp_path, monkeypatch, capsys):

@@ -20,5 +20,10 @@ def read_text(path: Path | str) -> list[TextScene]:
         if name.endswith(suffix):
             if not path.is_file():
                 raise StorydiffError(f"{path}: no such file")
-            return reader(path)
+            try:
+                return reader(path)
+            except UnicodeDecodeError as e:
+                line = path.read_bytes()[: e.start].count(b"\n") + 1
+                raise StorydiffError(f"{path}:{line}: not UTF-8 text (byte {e.object[e.start:e.start + 1]!r}); "
+                                     "save the file as UTF-8") from None
     raise StorydiffError(f"{path}: unknown text format; use .fountain, .txt, .jsonl or .jsonl.gz")
