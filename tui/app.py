@@ -333,7 +333,7 @@ class StorydiffApp(App[None]):
         scenes = self.session.scenes()
         try:
             write_atomic(path, export(scenes[0] if len(scenes) == 1 else scenes, fmt))
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, StorydiffError) as e:
             return str(e)
         self.notify(f"Wrote {path}", title="Exported")
         return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from lxml import etree
 
+from ..errors import StorydiffError
 from ..scene import BeatEvent, CharacterBeat, Provenance, Scene, Subtext
 from ..vocab import OCC_EMOTIONS, PAD, STANCE
 from .scenes import SceneOrScenes, as_list
@@ -23,8 +24,10 @@ CATEGORY_SET = "http://www.w3.org/TR/emotion-voc/xml#occ-categories"
 DIMENSION_SET = "http://www.w3.org/TR/emotion-voc/xml#pad-dimensions"
 # What a reader of the scene sees: the face, the voice, and the behaviour the body carries out.
 EXPRESSED_THROUGH = "face voice body"
-# Values out of [0, 1] by less than this are projection round-off and are clamped; more is an error.
-TOLERANCE = 1e-6
+# Values out of [0, 1] by less than this are the projection's tolerance and are clamped; more is an
+# error. It is the loosest tolerance a sampler projects with (`sampling.tolerance`, early steps), so
+# that a run paused midway exports too; the finished scene is within 1e-6.
+TOLERANCE = 1e-3
 
 
 def to_emotionml(scenes: SceneOrScenes) -> str:
@@ -84,7 +87,8 @@ def _text(value: object) -> str:
 def _unit(value: float, what: str) -> str:
     """An EmotionML scale value; round-off just outside [0, 1] is clamped, anything else refused."""
     if not -TOLERANCE <= value <= 1 + TOLERANCE:
-        raise ValueError(f"{what} = {value} lies outside [0, 1]; EmotionML cannot hold it")
+        raise StorydiffError(f"{what} = {value:.4g} lies outside [0, 1], which EmotionML cannot hold "
+                             "(a scene sampled without projection?); export it as JSON instead")
     return repr(min(1.0, max(0.0, float(value))))
 
 
