@@ -56,6 +56,7 @@ def nasty(scenes) -> Scene:
     scene = scenes[0].model_copy(deep=True)
     scene.cells[0][0].behaviour_text = NASTY
     scene.events[0].text = f"* - TODO: {NASTY}"
+    scene.events.append(scene.events[0].model_copy(update={"text": "INCLUDE the harbourmaster. VAR x = 1"}))
     scene.title = "INT. *Storm* // at the bar"
     return scene
 
@@ -239,6 +240,7 @@ def test_ink_plays_several_scenes_and_keeps_writer_text_literal(inkjs, nasty, sc
     texts = [line["text"] for line in result["lines"]]
     assert f"MARA {NASTY}." in texts
     assert f"* - TODO: {NASTY}" in texts
+    assert "INCLUDE the harbourmaster. VAR x = 1" in texts
     assert result["globalTags"] == ["title: INT. *Storm* // at the bar / Morning after"]
 
 

@@ -27,8 +27,9 @@ from .scenes import SceneOrScenes, as_list
 # escapes, diverts, threads, glue and comments. Each is escaped with a backslash; for `//` and `/*` that is
 # the second character, since comments are stripped before escapes are read.
 _SPECIAL = re.compile(r"[\\{}|#\[\]]|-(?=>)|<(?=[-<>])|(?<=/)[/*]")
-# What means something at the start of a line: choices, gathers, knots, logic, labels, TODO notes.
-_LEADING = ("*", "+", "-", "=", "~", "(", "TODO")
+# What means something at the start of a line: choices, gathers, knots, logic, labels, TODO notes,
+# and the statements (a character called Var has every line start with "VAR ").
+_LEADING = ("*", "+", "-", "=", "~", "(", "TODO", "INCLUDE ", "VAR ", "CONST ", "LIST ", "EXTERNAL ")
 
 
 def to_ink(scenes: SceneOrScenes) -> str:
