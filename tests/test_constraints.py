@@ -301,6 +301,13 @@ def test_continuity_with_the_previous_scene():
     assert "continuity:mara.mood.pleasure@1" in gloomy.names and "mara.mood-pull.pleasure@1" not in gloomy.names
     highest = extreme(first, "mara.mood.pleasure@1", maximise=True)
     assert extreme(gloomy, "mara.mood.pleasure@1", maximise=True) == pytest.approx(highest - 0.7 * (0.1 + 0.9))
+    # a story's next scene may drop a character: its carry-over is ignored; a typo is not
+    assert compile_constraints(cast, sit, previous={"leonor.mood.pleasure": 0.5}).names == first.names
+    for typo in ("mara.mood.rage", "mara.mood.pleasure@1", "mara.felt.anger", "mara.stance.ilan"):
+        with pytest.raises(ValueError, match="carry-over keys name a mood or a stance"):
+            compile_constraints(cast, sit, previous={typo: 0.1})
+    with pytest.raises(ValueError, match="not a finite number"):
+        compile_constraints(cast, sit, previous={"mara.mood.pleasure": float("nan")})
 
 
 def test_row_family():

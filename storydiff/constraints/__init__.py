@@ -17,11 +17,13 @@ new family is a new module and one entry there. Row names by family:
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 from ..layout import StateLayout
 from ..models import Cast, Situation
 from ..polytope import Polytope
+from ..vocab import PAD, STANCE
 from . import box, continuity, display, events, mood, pins, ranges, relations, volatility
 from .continuity import carried_state
 from .rows import RowBuilder, SceneContext
@@ -40,9 +42,12 @@ def compile_constraints(cast: Cast, situation: Situation, previous: Mapping[str,
     """The polytope `lower ≤ A·y ≤ upper` of scenes this cast may play in this situation.
 
     `previous` carries the previous scene's last-beat mood and stance, keyed like
-    `mara.mood.pleasure` and `mara.stance.ilan.trust` (see `carried_state`). Raises
-    ValidationError, with the file position, for rules that name what the scene lacks.
+    `mara.mood.pleasure` and `mara.stance.ilan.trust` (see `carried_state`); keys for characters
+    not in this scene are ignored (a story's next scene may have a smaller cast), keys of any other
+    shape are a ValueError. Raises ValidationError, with the file position, for rules that name
+    what the scene lacks.
     """
+    _check_previous(previous or {})
     layout = layout or StateLayout(situation.cast, situation.beats)
     if layout.cast != list(situation.cast) or layout.beats != situation.beats:
         raise ValueError(f"layout ({layout.describe()}) does not match situation '{situation.id}'")
@@ -54,6 +59,20 @@ def compile_constraints(cast: Cast, situation: Situation, previous: Mapping[str,
     for add_rows in FAMILIES:
         add_rows(rows, scene)
     return rows.polytope(layout.names)
+
+
+def _check_previous(previous: Mapping[str, float]) -> None:
+    """Every key names a mood or a stance without a beat, every value is a number: a typo must not
+    silently drop the carry-over."""
+    for key, value in previous.items():
+        parts = key.split(".")
+        mood = len(parts) == 3 and parts[1] == "mood" and parts[2] in PAD
+        stance = len(parts) == 4 and parts[1] == "stance" and parts[3] in STANCE
+        if not (mood or stance) or "@" in key:
+            raise ValueError(f"previous[{key!r}]: carry-over keys name a mood or a stance without a beat, "
+                             f"like 'mara.mood.pleasure' or 'mara.stance.ilan.trust'")
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"previous[{key!r}] = {value!r} is not a finite number")
 
 
 def row_family(name: str) -> str:
