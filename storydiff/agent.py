@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import math
 import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -273,9 +272,11 @@ class Agent:
         if var.character not in self.situation.cast or (var.other and var.other not in self.situation.cast):
             raise StorydiffError(f"pin {pin.var!r} names a character not in the cast "
                                  f"({', '.join(self.cast_ids)})")
+        if var.other is not None and var.other == var.character:
+            raise StorydiffError(f"pin {pin.var!r}: a character has no stance toward itself")
         self._schedule(var.beat, f"pin {pin.var!r}")
         lo, hi = pin.bounds
-        if any(isinstance(v, float) and math.isnan(v) for v in (lo, hi)) or lo > hi:
+        if lo > hi:  # Pin's fields are finite numbers
             raise StorydiffError(f"pin {pin.var!r}: its lower bound {lo:g} is above its upper bound {hi:g}")
         pin = pin.model_copy(update={"var": str(var)})
         self._check_feasible(events=self._events, pins=[*self._pins, pin], what=f"pin {pin.var!r}")

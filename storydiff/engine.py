@@ -1,6 +1,7 @@
 """The facade users call: load a checkpoint, then sample or step through scenes (DESIGN §6, §8)."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,10 +107,19 @@ class Engine:
         from .constraints import compile_constraints
         from .feasibility import require_feasible
 
+        if not isinstance(situation, Situation):
+            hint = " (a story: use sample_story)" if isinstance(situation, Story) else ""
+            raise StorydiffError(f"expected a Situation from storydiff.load_situation, got "
+                                 f"{type(situation).__name__}{hint}")
         if sampler not in SAMPLERS:
             raise StorydiffError(f"unknown sampler {sampler!r}; use one of: {', '.join(SAMPLERS)}")
-        if steps < 1 or n < 1:
-            raise StorydiffError("steps and n must be at least 1")
+        for name, value in (("steps", steps), ("n", n)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise StorydiffError(f"{name} must be a whole number of at least 1, got {value!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise StorydiffError(f"seed must be a whole number in [0, 2**63), got {seed!r}")
+        if not isinstance(guidance, int | float) or not math.isfinite(guidance):
+            raise StorydiffError(f"guidance must be a finite number, got {guidance!r}")
         cast = _cast_of(situation, cast)
         if pins:
             situation = situation.model_copy(update={"pins": [*situation.pins, *pins]})
@@ -132,6 +142,7 @@ class Engine:
             x = torch.randn(shape, generator=generator, dtype=torch.float32).to(self.device) * run.sigmas[0]
             start, carry = 0, {}
         else:
+            _check_resume(run, resume)
             generator.set_state(resume.rng_state)
             x, start, carry = resume.x_t.clone(), resume.index + 1, dict(resume.carry)
         mask = run.layout.mask().to(self.device, x.dtype)
@@ -223,6 +234,15 @@ def _cast_of(situation: Situation, cast: Cast | None) -> Cast:
     if cast is None:
         raise StorydiffError(f"situation {situation.id!r} has no cast loaded; load it with storydiff.load_situation(path, cast)")
     return cast
+
+
+def _check_resume(run: Run, step: Step) -> None:
+    """A step continues only the run it came from: same scene shape, batch and noise schedule."""
+    shape = (run.n, *run.layout.shape)
+    schedule = run.sigmas[step.index: step.index + 2] if step.index + 1 < len(run.sigmas) else None
+    if tuple(step.x_t.shape) != shape or schedule != [step.sigma, step.sigma_next]:
+        raise StorydiffError(f"this step (index {step.index}, σ {step.sigma:.4g}, batch of {step.x_t.shape[0]}) comes "
+                             f"from another run; resume with the situation, n, steps and sampler it was sampled with")
 
 
 def _apply(x: torch.Tensor, known: dict[str, float], layout: StateLayout,

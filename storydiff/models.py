@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
 from .vocab import BIG_FIVE, HOFSTEDE
 
@@ -177,9 +177,9 @@ class Pin(Located):
     """An author's keyframe on one variable, e.g. `mara.felt.anger@8` ≥ 0.8."""
 
     var: str
-    min: float | None = None
-    max: float | None = None
-    equal: float | None = None
+    min: FiniteFloat | None = None
+    max: FiniteFloat | None = None
+    equal: FiniteFloat | None = None
 
     @property
     def bounds(self) -> tuple[float, float]:

@@ -180,6 +180,8 @@ def test_pins_that_cannot_hold_raise_naming_the_rows(engine, nets):
         agent.pin(Pin(var="mara.felt.anger@2", min=0.1))
     with pytest.raises(StorydiffError, match="not in the cast"):
         agent.pin(Pin(var="odile.felt.anger@5", min=0.1))
+    with pytest.raises(StorydiffError, match="no stance toward itself"):
+        agent.pin(Pin(var="mara.stance.mara.trust@5", min=0.1))
     with pytest.raises(StorydiffError, match="is not open"):
         agent.observe(blow(), at=40)
     assert agent.save() == before

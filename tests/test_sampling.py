@@ -85,6 +85,29 @@ def test_resume_without_edits_gives_the_uninterrupted_scene(engine, storm, sampl
     # from the situation: the resumed run compiles its polytope afresh and re-projects
     recompiled = final(engine, storm, resume=paused, **options)
     assert torch.equal(recompiled.projected, straight.projected) and torch.equal(recompiled.x_t, straight.x_t)
+    for other in ({"n": 3}, {"steps": 12}, {}):  # another batch, another schedule, the defaults
+        with pytest.raises(StorydiffError, match="comes from another run"):
+            final(engine, storm, resume=paused, **{**options, **other} if other else {})
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"n": 2.5}, "n must be a whole number"), ({"steps": 0}, "steps must be"), ({"seed": None}, "seed must be"),
+    ({"seed": 2**70}, "seed must be"), ({"guidance": float("nan")}, "guidance must be a finite number"),
+])
+def test_bad_options_are_one_clear_error(engine, storm, bad, message):
+    with pytest.raises(StorydiffError, match=message):
+        engine.sample(storm, **bad)
+
+
+def test_a_story_or_a_nan_pin_is_refused_clearly(engine):
+    from pydantic import ValidationError
+
+    cast = storydiff.load_characters(LIBRARY)
+    story = storydiff.load_story(LIBRARY / "stories" / "saltmarsh.story.xml", cast)
+    with pytest.raises(StorydiffError, match="got Story .a story: use sample_story"):
+        engine.sample(story)
+    with pytest.raises(ValidationError, match="finite number"):
+        Pin(var="mara.felt.anger@2", equal=float("nan"))
 
 
 def test_tolerance_is_loose_early_and_exact_on_the_last_step():
