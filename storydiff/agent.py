@@ -314,8 +314,13 @@ class Agent:
 
     @classmethod
     def load(cls, source: bytes | str | Path, engine: Engine) -> Agent:
-        """An agent from `save()`'s bytes or file; it continues exactly where the saved one was."""
-        raw = source if isinstance(source, bytes) else Path(source).read_bytes()
+        """An agent from `save()`'s bytes (or their text) or file; it continues exactly where the saved one was."""
+        if isinstance(source, bytes):
+            raw = source
+        elif isinstance(source, str) and source.lstrip().startswith("{"):  # the save's text, not a path
+            raw = source.encode()
+        else:
+            raw = Path(source).read_bytes()
         try:
             data = json.loads(raw)
             if data.get("format") != SAVE_FORMAT:

@@ -49,6 +49,8 @@ class Polytope:
     @staticmethod
     def block_diag(polytopes: list[Polytope], prefixes: list[str] | None = None) -> Polytope:
         """Stack independent scenes so one call projects them all; names get `sceneK/` prefixes."""
+        if not polytopes:
+            raise ValueError("block_diag needs at least one polytope")
         prefixes = prefixes or [f"scene{k}/" for k in range(len(polytopes))]
         coo = [p.A.to_sparse_coo().coalesce() for p in polytopes]
         rows, cols, vals = [], [], []

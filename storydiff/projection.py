@@ -12,6 +12,7 @@ part by part — the set's independent chains apart from the rest, `storydiff.pr
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -86,7 +87,11 @@ class ProjectionInfo:
         return [self.names[i] for i in torch.nonzero(self.binding_mask.any(dim=0)).flatten().tolist()]
 
 
-def _check_input(x: torch.Tensor, polytope: Polytope) -> None:
+def _check_input(x: torch.Tensor, polytope: Polytope, tol: float) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__} (torch.as_tensor converts arrays)")
+    if not tol > 0 or not math.isfinite(tol):
+        raise ValueError(f"tol must be a positive number, got {tol!r}")
     if x.dim() != 2 or x.shape[1] != len(polytope.columns):
         raise ValueError(f"x must be [batch, {len(polytope.columns)}] for this polytope, "
                          f"got {tuple(x.shape)}")
@@ -225,7 +230,7 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
     can be seen to be unsatisfiable on its own; a polytope that is empty only through
     several rows together comes back with `info.converged` False.
     """
-    _check_input(x, polytope)
+    _check_input(x, polytope, tol)
     settings = settings or Settings()
     rows = scaled_rows(polytope, x.device)
     X = x.detach().to(torch.float64).T.contiguous()

@@ -115,11 +115,13 @@ class Scene(BaseModel):
 
 def _cell(cast: Cast, situation: Situation, cid: str, beat: int, values: dict[str, float],
           bound_by: dict[tuple[str, int], list[str]], previous: str | None) -> CharacterBeat:
-    felt = {e: round(values[f"{cid}.felt.{e}@{beat}"], 6) for e in OCC_EMOTIONS}
-    shown = {e: round(values[f"{cid}.shown.{e}@{beat}"], 6) for e in OCC_EMOTIONS}
-    mood = {d: round(values[f"{cid}.mood.{d}@{beat}"], 6) for d in PAD}
-    stance = {o: {s: round(values[f"{cid}.stance.{o}.{s}@{beat}"], 6) for s in STANCE}
-              for o in situation.cast if o != cid}
+    def value(name: str) -> float:
+        return round(values[f"{cid}.{name}@{beat}"], 6) + 0.0  # + 0.0: a rounded -0.0 reads as 0.0
+
+    felt = {e: value(f"felt.{e}") for e in OCC_EMOTIONS}
+    shown = {e: value(f"shown.{e}") for e in OCC_EMOTIONS}
+    mood = {d: value(f"mood.{d}") for d in PAD}
+    stance = {o: {s: value(f"stance.{o}.{s}") for s in STANCE} for o in situation.cast if o != cid}
     behaviour = choose_behaviour(cast[cid].behaviours, shown, mood, previous)
     subtext = [Subtext(emotion=e, felt=felt[e], shown=shown[e]) for e in OCC_EMOTIONS
                if abs(felt[e] - shown[e]) > SUBTEXT_THRESHOLD]

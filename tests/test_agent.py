@@ -119,6 +119,7 @@ def test_save_and_load_continue_exactly(engine, nets, tmp_path):
     ahead = [agent.next_beat() for _ in range(4)]
     assert [again.next_beat() for _ in range(4)] == ahead
     assert [from_file.next_beat() for _ in range(4)] == ahead
+    assert [Agent.load(saved.decode(), engine).next_beat() for _ in range(1)] == ahead[:1]  # the save as text
     assert ahead[1].events == ["blow"]
     with pytest.raises(StorydiffError, match="cannot read agent save"):
         Agent.load(saved.replace(b'"rng"', b'"gnr"'), engine)

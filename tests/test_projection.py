@@ -231,6 +231,13 @@ def test_bad_inputs_are_refused():
         project(torch.zeros(3, dtype=torch.float64), polytope)
     with pytest.raises(ValueError, match="NaN"):
         project(torch.full((1, 40), float("nan")), polytope)
+    with pytest.raises(TypeError, match="torch.Tensor, got ndarray"):
+        project(np.zeros((1, 40)), polytope)
+    for tol in (float("nan"), -1.0, 0.0):
+        with pytest.raises(ValueError, match="tol must be a positive number"):
+            project(torch.zeros(1, 40, dtype=torch.float64), polytope, tol=tol)
+    with pytest.raises(ValueError, match="at least one polytope"):
+        Polytope.block_diag([])
 
 
 def test_warm_start_from_another_polytope_or_batch_starts_cold():

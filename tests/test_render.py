@@ -171,3 +171,16 @@ def test_behaviour_of_the_last_beat_gives_way_to_a_near_tie_but_not_to_a_poor_fi
     assert choose_behaviour([best, close, far], shown, calm).id == "best"
     assert choose_behaviour([best, close, far], shown, calm, previous="best").id == "close"
     assert choose_behaviour([best, far], shown, calm, previous="best").id == "best"
+
+
+def test_values_a_hair_below_zero_read_as_zero_not_minus_zero():
+    import math
+
+    cast, situation = library()
+    layout = StateLayout(situation.cast, situation.beats)
+    x = torch.full(layout.shape, -1e-9)  # projection round-off just under a bound of 0
+    provenance = Provenance(storydiff=storydiff.__version__, checkpoint=CHECKPOINT, seed=0, sampler="heun",
+                            steps=12, guidance=1.0, situation=situation.id, sample=0)
+    cell = Scene.from_tensor(x, cast, situation, provenance).cells[0][0]
+    values = [*cell.felt.values(), *cell.shown.values(), *cell.mood.values()]
+    assert values and all(v == 0.0 and math.copysign(1.0, v) == 1.0 for v in values)
