@@ -216,7 +216,10 @@ def serve(engine: Engine, host: str = "127.0.0.1", port: int = 7878, max_agents:
     """Run the server until interrupted; prints where it listens on stderr."""
 
     async def main() -> None:
-        server = await AgentServer(engine, max_agents=max_agents).start(host, port)
+        try:
+            server = await AgentServer(engine, max_agents=max_agents).start(host, port)
+        except OSError as e:  # an unknown host, a port in use: say which
+            raise OSError(e.errno, f"cannot listen on {host}:{port}: {e.strerror or e}") from None
         where = ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in server.sockets)
         print(f"storydiff serve: listening on {where} (JSON lines; Ctrl+C stops)", file=sys.stderr,
               flush=True)

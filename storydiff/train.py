@@ -309,8 +309,20 @@ def make_trainer(data: list[Path | str], opts: TrainOptions, device: torch.devic
     model.config = replace(model.config, trained_beats=max(model.config.trained_beats or 0, longest))
     trainer = Trainer(model, shards, opts, device, place)
     if resume is not None:
-        trainer.load_state(torch.load(Path(resume).with_suffix(".train.pt"), weights_only=False))
+        trainer.load_state(_training_state(Path(resume).with_suffix(".train.pt")))
     return trainer
+
+
+def _training_state(path: Path) -> dict:
+    """What `--resume` continues from (optimiser, step, random state), or one StorydiffError naming the file."""
+    if not path.is_file():
+        raise StorydiffError(f"{path}: no training state to resume from (it is written beside the checkpoint "
+                             "while training); start again with --from instead")
+    try:
+        return torch.load(path, weights_only=False)
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise StorydiffError(f"{path}: damaged training state ({type(e).__name__}); "
+                             "continue with --from on its checkpoint instead") from None
 
 
 def _undescribed(shard: Shard) -> Shard:

@@ -125,6 +125,17 @@ def test_training_resumes_exactly(tmp_path):
         assert torch.equal(a, b)
     for a, b in zip(straight.ema, second.ema, strict=True):
         assert torch.equal(a, b)
+    import pytest
+
+    from storydiff.errors import StorydiffError
+
+    state = tmp_path / "half.train.pt"
+    state.write_bytes(state.read_bytes()[:500])
+    with pytest.raises(StorydiffError, match="half.train.pt: damaged training state"):
+        make_trainer([], opts, torch.device("cpu"), resume=tmp_path / "half.safetensors", shards=[shard])
+    state.unlink()
+    with pytest.raises(StorydiffError, match="half.train.pt: no training state to resume from"):
+        make_trainer([], opts, torch.device("cpu"), resume=tmp_path / "half.safetensors", shards=[shard])
 
 
 def test_bf16_autocast_runs_the_network_in_bfloat16_and_keeps_float32_weights(monkeypatch):

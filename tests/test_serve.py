@@ -113,3 +113,11 @@ def test_serve_refuses_a_port_out_of_range_in_one_line(capsys):
     assert main(["serve", "--port", "99999"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "at most 65535" in err
+
+
+def test_serve_names_the_address_it_cannot_listen_on(capsys):
+    from storydiff.cli import main
+
+    assert main(["serve", "--host", "no.such.host.invalid", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "cannot listen on no.such.host.invalid:7878" in err
