@@ -83,8 +83,17 @@ class _Validation:
     def library(self, argument: Path, files: list[Path]) -> None:
         if argument.is_dir():
             self._try(loader.load_cast, files, True, str(argument))
-        else:
+            return
+        # One file is checked within its library, so that its references (relations, cultures) are
+        # resolved; only its own problems are reported. A file outside any library stands alone.
+        folder = loader.find_characters_dir(argument, self.characters).resolve()
+        if not argument.resolve().is_relative_to(folder):
             self._try(loader.load_characters, argument)
+            return
+        try:
+            loader.load_characters(folder)
+        except ValidationError as e:
+            self.problems += [p for p in e.problems if Path(p.path).resolve() == argument.resolve()]
 
     def scene(self, path: Path, kind: str) -> None:
         cast = self.cast_for(path)

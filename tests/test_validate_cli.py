@@ -111,6 +111,16 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"storydiff {__version__}"
 
 
+def test_one_character_file_is_checked_within_its_library(library_copy):
+    mara = library_copy / "mara.character.xml"
+    mara.write_text(mara.read_text(encoding="utf-8").replace('<relation to="ilan"', '<relation to="ilann"'),
+                    encoding="utf-8")
+    problems = validate_paths([mara])
+    assert [(Path(p.path).name, p.message.split(",")[0]) for p in problems] == [
+        ("mara.character.xml", "relation to 'ilann'")]
+    assert validate_paths([library_copy / "ilan.character.xml"]) == []  # mara's problem is not ilan's
+
+
 def test_kind_comes_from_the_root_element(tmp_path, capsys):
     odd = tmp_path / "notes.xml"
     shutil.copy(LIBRARY / "cultures" / "harbor-folk.culture.xml", odd)
