@@ -118,6 +118,16 @@ async def test_run_then_pause_stops_the_step_counter(engine, tmp_path):
         assert "paused" in strip_text(app)
 
 
+async def test_an_80_column_terminal_shows_every_beat_and_the_main_keys(engine, tmp_path):
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await steps(pilot, 1)
+        assert not app.query_one("#left").display  # the cast panel folds away below 120 columns
+        assert app.grid.region.width >= 8 * 6  # storm's 8 beats, 6 columns a cell
+        shown = {key.description for key in app.query("FooterKey") if 0 < key.region.right <= 80}
+        assert {"Run/Pause", "Step", "Pin", "Edit", "Undo", "Resample", "Export", "Save", "Quit"} <= shown
+
+
 async def test_n_takes_exactly_one_step(engine, tmp_path):
     app = make_app(engine, tmp_path)
     async with app.run_test(size=SIZE) as pilot:

@@ -47,25 +47,28 @@ class StorydiffApp(App[None]):
 
     CSS_PATH = "storydiff.tcss"
     TITLE = "storydiff"
+    # The footer shows these in order and cuts what does not fit: the keys of every session first.
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("space", "toggle_run", "Run/Pause"),
         Binding("n", "step", "Step"),
+        Binding("p", "pin", "Pin"),
+        Binding("e", "edit", "Edit"),
+        Binding("u", "undo", "Undo"),
         Binding("r", "resample", "Resample"),
+        Binding("x", "export", "Export"),
+        Binding("s", "save", "Save"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+r", "redo", "Redo"),
+        Binding("delete,backspace", "unpin", "Unpin", show=False),
         Binding("plus,equals_sign", "more_steps", "+Steps", key_display="+"),
         Binding("minus", "fewer_steps", "-Steps", key_display="-"),
         Binding("g", "guidance", "Guidance"),
-        Binding("p", "pin", "Pin"),
-        Binding("e", "edit", "Edit"),
-        Binding("delete,backspace", "unpin", "Unpin", show=False),
-        Binding("u", "undo", "Undo"),
-        Binding("ctrl+r", "redo", "Redo"),
-        Binding("s", "save", "Save"),
-        Binding("x", "export", "Export"),
         Binding("t", "toggle_sheet", "Beat sheet"),
         Binding("o", "open", "Open"),
         Binding("right_square_bracket", "next_scene", "Next scene", key_display="]"),
-        Binding("q", "quit", "Quit"),
     ]
+    # Below 120 columns the cast panel folds away and the inspector narrows, so the grid keeps room.
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
 
     def __init__(self, engine: Engine, target: str | Path | None = None, *, characters: str | None = None,
                  draft_path: str | Path | None = None, seed: int = 0, steps: int = 12, sampler: str = "heun",
@@ -101,7 +104,7 @@ class StorydiffApp(App[None]):
             with TabPane("Beat sheet", id="sheet"), VerticalScroll(id="sheet-scroll"):
                 yield BeatSheet(id="beat-sheet")
         yield StepStrip(id="strip")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it
 
     @property
     def grid(self) -> BeatGrid:
