@@ -78,6 +78,8 @@ class DenoiserConfig:
         """Raise ValueError naming the first setting no network can be built or sampled with."""
         sizes = {"width": self.width, "depth": self.depth, "heads": self.heads,
                  "max_characters": self.max_characters, "max_beats": self.max_beats}
+        if self.trained_beats is not None:
+            sizes["trained_beats"] = self.trained_beats
         for name, value in sizes.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")

@@ -202,7 +202,10 @@ class Engine:
         scenes: list[Scene] = []
         for k, (part, situation) in enumerate(zip(story.scenes, story.situations)):
             previous = carry_over(scenes[-1], part.carry) if scenes else None
-            scenes += self.sample(situation, n=1, seed=seed + k, cast=cast, previous=previous, **options)
+            (scene,) = self.sample(situation, n=1, seed=seed + k, cast=cast, previous=previous, **options)
+            # the scene depends on the ones before it: only the story regenerates it
+            scene.provenance = scene.provenance.model_copy(update={"story": story.id, "part": k, "seed": seed})
+            scenes.append(scene)
         return scenes
 
     def agent(self, situation: Situation, seed: int = 0, **options) -> Agent:

@@ -113,6 +113,8 @@ def regenerate_command(p: Provenance) -> str:
     flags = f"--seed {p.seed} --sampler {p.sampler} --steps {p.steps} --guidance {p.guidance:g}"
     if not p.project:
         flags += " --no-project"
+    if p.story:  # a story's scene starts where the one before it ended: sample the story again
+        return f"storydiff sample <{p.story}.story.xml> {flags}  (scene {p.part + 1})"
     if p.sample:
         flags += f" -n {p.sample + 1}  (take sample {p.sample + 1})"
     return f"storydiff sample <{p.situation or 'situation'}.xml> {flags}"

@@ -29,6 +29,8 @@ class Provenance(BaseModel):
     project: bool = True
     situation: str = ""
     sample: int = 0
+    story: str = ""  # the story a scene was sampled in, and its place there (from 0): seed is the story's
+    part: int = 0
 
 
 class Subtext(BaseModel):

@@ -13,6 +13,7 @@ from storydiff.engine import Engine
 from storydiff.errors import StorydiffError
 from storydiff.models import Pin
 from storydiff.progress import SampleProgress
+from storydiff.render import regenerate_command
 from storydiff.sampling import SAMPLERS, ddim_sigmas, karras_sigmas, network_evaluations, tolerance
 
 LIBRARY = Path(__file__).resolve().parents[1] / "characters"
@@ -175,6 +176,9 @@ def test_story_carries_stance_over_and_reports_progress_per_scene(engine):
     scenes = engine.sample_story(story, cast, seed=1, steps=1, progress=bar)
     bar.close()
     assert len(scenes) == len(story.scenes)
+    assert [(s.provenance.story, s.provenance.part, s.provenance.seed) for s in scenes] == [(story.id, 0, 1),
+                                                                                         (story.id, 1, 1)]
+    assert f"storydiff sample <{story.id}.story.xml> --seed 1 " in regenerate_command(scenes[1].provenance)
     checked = 0
     for (before, after), part in zip(pairwise(scenes), story.scenes[1:]):
         if "stance" not in part.carry:
