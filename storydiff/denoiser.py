@@ -334,7 +334,11 @@ class Denoiser(nn.Module):
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: SceneCondition) -> torch.Tensor:
         if x.shape[2] > self.config.window_beats:  # beat positions it never learnt: see DenoiserConfig
-            return denoise_in_windows(self, x, sigma, cond, self.config.window_beats)
+            return denoise_in_windows(self._window, x, sigma, cond, self.config.window_beats)
+        return self._window(x, sigma, cond)
+
+    def _window(self, x: torch.Tensor, sigma: torch.Tensor, cond: SceneCondition) -> torch.Tensor:
+        """D(x; σ) for a scene of at most `window_beats` beats."""
         base = scene_base(cond, x.shape, self.config)
         if base is None:
             return self._denoise(x, sigma, cond)
