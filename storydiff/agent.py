@@ -37,6 +37,7 @@ from pydantic import BaseModel, Field
 
 from . import __version__
 from .conditioning import SceneCondition
+from .engine import require_seed
 from .errors import StorydiffError
 from .fileio import write_atomic
 from .layout import FELT, MOOD, SHOWN, StateLayout, parse_variable
@@ -177,8 +178,7 @@ class Agent:
         if not 2 <= window <= cfg.max_beats:
             raise StorydiffError(f"window must be 2-{cfg.max_beats} beats (this checkpoint's longest scene), "
                                  f"got {window}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-            raise StorydiffError(f"seed must be a whole number in [0, 2**63), got {seed!r}")
+        require_seed(seed)
         if steps < 1:
             raise StorydiffError("steps must be at least 1")
         if project not in ("final", "every"):

@@ -45,6 +45,12 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def require_seed(seed: object) -> None:
+    """A seed torch's generators take, or a StorydiffError (scenes and agents alike)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise StorydiffError(f"seed must be a whole number in [0, 2**63), got {seed!r}")
+
+
 @dataclass
 class Run:
     """Everything fixed for one denoising run: what `denoise` and resume need to agree on."""
@@ -116,8 +122,7 @@ class Engine:
         for name, value in (("steps", steps), ("n", n)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise StorydiffError(f"{name} must be a whole number of at least 1, got {value!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-            raise StorydiffError(f"seed must be a whole number in [0, 2**63), got {seed!r}")
+        require_seed(seed)
         if not isinstance(guidance, int | float) or not math.isfinite(guidance):
             raise StorydiffError(f"guidance must be a finite number, got {guidance!r}")
         cast = _cast_of(situation, cast)

@@ -65,6 +65,7 @@ class _Validation:
         self.characters = characters
         self.problems: list[Problem] = []
         self.casts: dict[Path, Cast | None] = {}
+        self.library_problems: dict[Path, list[Problem]] = {}
 
     def _try(self, load, *args):
         try:
@@ -90,10 +91,13 @@ class _Validation:
         if not argument.resolve().is_relative_to(folder):
             self._try(loader.load_characters, argument)
             return
-        try:
-            loader.load_characters(folder)
-        except ValidationError as e:
-            self.problems += [p for p in e.problems if Path(p.path).resolve() == argument.resolve()]
+        if folder not in self.library_problems:  # loaded once, however many of its files are named
+            try:
+                loader.load_characters(folder)
+                self.library_problems[folder] = []
+            except ValidationError as e:
+                self.library_problems[folder] = e.problems
+        self.problems += [p for p in self.library_problems[folder] if Path(p.path).resolve() == argument.resolve()]
 
     def scene(self, path: Path, kind: str) -> None:
         cast = self.cast_for(path)
