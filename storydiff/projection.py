@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 import torch
 
 from .polytope import Polytope
+from .projection_active import active_set
 from .projection_alm import AlmChunk, ChunkResult, Settings
+from .projection_cg import put_columns, take_columns
 from .projection_parts import MIN_SPLIT_ENTRIES, Part, split, whole
 from .projection_rows import ScaledRows, scaled_rows
 
@@ -110,7 +112,7 @@ def _parts(rows: ScaledRows, batch: int) -> list[Part]:
 
 
 def _start(part: Part, Xp: torch.Tensor, state: ProjectionState | None, index: int,
-           settings: Settings) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+           settings: Settings) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
     """A part's initial (y, multipliers, ρ): where the previous call left it if that fits, else (x, 0, ρ₀).
 
     A state that does not fit (a pin was added, the batch changed) is not an error:
@@ -121,10 +123,10 @@ def _start(part: Part, Xp: torch.Tensor, state: ProjectionState | None, index: i
             and state.duals[index].shape == (part.rows.m, columns) and state.rhos[index].shape == (columns,))
     if not fits:
         mu = torch.zeros(part.rows.m, columns, dtype=torch.float64, device=Xp.device)
-        return Xp.clone(), mu, torch.full((columns,), settings.rho_start, dtype=torch.float64, device=Xp.device)
+        return Xp.clone(), mu, torch.full((columns,), settings.rho_start, dtype=torch.float64, device=Xp.device), False
     # The previous penalty is tuned to the previous point; a fresh input needs a milder one first.
     rho = (state.rhos[index].to(Xp.device) / settings.warm_divisor).clamp_min(settings.rho_start)
-    return part.gather(state.y.to(Xp.device)), state.duals[index].to(Xp.device).clone(), rho
+    return part.gather(state.y.to(Xp.device)), state.duals[index].to(Xp.device).clone(), rho, True
 
 
 def _row_report(rows: ScaledRows, Y: torch.Tensor, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,14 +187,36 @@ def _one_thread_per_chunk() -> Iterator[int]:
         torch.set_num_threads(before)
 
 
+def _warm_chunk(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                mu: torch.Tensor, rho: torch.Tensor, target: float, settings: Settings) -> ChunkResult:
+    """A warm chunk: the active-set finish first, the augmented Lagrangian for what it leaves."""
+    finish = active_set(rows, bounds, x, mu, target, settings.active_rounds, settings.active_forcing,
+                        settings.max_cg)
+    result = ChunkResult(y=finish.y, dual=finish.dual, rho=rho.clone(), newton=finish.rounds, cg=finish.cg,
+                         converged=finish.solved.clone())
+    rest = torch.nonzero(~finish.solved).squeeze(1)
+    if rest.numel():
+        if bounds[0].shape[1] > 1:
+            bounds = (take_columns(bounds[0], rest), take_columns(bounds[1], rest))
+        alm = AlmChunk(rows, bounds, take_columns(x, rest), take_columns(y, rest), take_columns(mu, rest),
+                       rho[rest], target, settings).run()
+        put_columns(result.y, rest, alm.y)
+        put_columns(result.dual, rest, alm.dual)
+        result.rho[rest] = alm.rho
+        result.newton[rest] += alm.newton
+        result.cg[rest] += alm.cg
+        result.converged[rest] = alm.converged
+    return result
+
+
 def _solve(part: Part, X: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, rho: torch.Tensor,
-           target: float, settings: Settings) -> dict[str, torch.Tensor]:
+           target: float, settings: Settings, warm: bool) -> dict[str, torch.Tensor]:
     """Run the solver on one part, chunk by chunk, and stitch the per-column results together."""
     rows = part.rows
+    chunk = _warm_chunk if warm else (lambda *args: AlmChunk(*args).run())
 
     def solve(cols: slice) -> ChunkResult:
-        return AlmChunk(rows, part.bounds(cols), X[:, cols], y[:, cols], mu[:, cols], rho[cols], target,
-                        settings).run()
+        return chunk(rows, part.bounds(cols), X[:, cols], y[:, cols], mu[:, cols], rho[cols], target, settings)
 
     if X.device.type != "cpu":
         parts = [solve(cols) for cols in _chunks(X.shape[1], X.device, rows, 1)]
@@ -245,11 +269,11 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
     converged = torch.ones(batch, dtype=torch.bool, device=x.device)
     for index, part in enumerate(parts):
         Xp = part.gather(X)
-        y0, mu0, rho0 = _start(part, Xp, state, index, settings)
+        y0, mu0, rho0, warm = _start(part, Xp, state, index, settings)
         if part.one_beat:
             out = _clamp(part, Xp, rho0)
         else:
-            out = _solve(part, Xp, y0, mu0, rho0, tol * TARGET_SHARE, settings)
+            out = _solve(part, Xp, y0, mu0, rho0, tol * TARGET_SHARE, settings, warm)
         part.scatter(out["y"], Y)
         duals.append(out["dual"])
         rhos.append(out["rho"])

@@ -6,10 +6,13 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
+from conftest import LIBRARY
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storydiff import projection
+from storydiff.constraints import compile_constraints
+from storydiff.loader import load_characters, load_situation
 from storydiff.polytope import Polytope
 from storydiff.projection import project
 from storydiff.projection_alm import Settings
@@ -137,6 +140,50 @@ def test_warm_start_same_answer_fewer_iterations():
     same_y, same = project(x, polytope, warm_start=info)
     assert (same_y - y).norm(dim=1).max() <= DIST
     assert same.iterations.sum() < info.iterations.sum()
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), move=st.sampled_from([1e-3, 1e-2, 0.1, 1.0]), split=st.booleans())
+def test_warm_start_finish_is_exact(seed, move, split):
+    """The active-set finish of a warm call (or the augmented Lagrangian it hands over to) is the projection."""
+    polytope, y0 = random_polytope(seed, n=24, m=48)
+    x = noisy(y0, 4, 0.5, seed)
+    with mock.patch.object(projection, "MIN_SPLIT_ENTRIES", 0 if split else projection.MIN_SPLIT_ENTRIES):
+        _, info = project(x, polytope)
+        moved = x + torch.tensor(np.random.default_rng(seed + 1).normal(0, move, tuple(x.shape)))
+        y, warm = project(moved, polytope, warm_start=info)
+    assert warm.converged.all() and warm.max_violation.max() <= TOL
+    assert np.linalg.norm(y.numpy() - osqp_reference(polytope, moved.numpy()), axis=1).max() <= DIST
+    assert kkt_residual(polytope, moved, y, warm.multipliers()) <= TOL
+
+
+def test_small_moves_finish_in_a_few_active_set_rounds():
+    """After a sampler-sized move the previous active set is nearly right: a few linear solves, no penalty loop."""
+    cast = load_characters(LIBRARY)
+    polytope = compile_constraints(cast, load_situation(LIBRARY / "situations" / "storm.situation.xml", cast))
+    start = torch.rand(1, polytope.shape[1], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y0, _ = project(start, polytope)
+    x = noisy(y0[0].numpy(), 16, 0.15, 1)
+    _, info = project(x, polytope)
+    moved = x + 0.006 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    no_finish = Settings(active_rounds=0)
+    _, alm = project(moved, polytope, warm_start=info, settings=no_finish)
+    y, warm = project(moved, polytope, warm_start=info)
+    assert warm.iterations.max() <= Settings().active_rounds
+    assert warm.linear_iterations.sum() < alm.linear_iterations.sum() / 2
+    assert (y - project(moved, polytope)[0]).norm(dim=1).max() <= DIST
+
+
+def test_active_set_hands_what_it_cannot_settle_to_the_augmented_lagrangian():
+    """One round from a far-off warm start settles few samples; the rest still come back exact."""
+    polytope, y0 = synthetic_scene(characters=2, beats=8, seed=2)
+    x = noisy(y0.numpy(), 8, 0.3, 2)
+    _, info = project(x, polytope)
+    far = noisy(y0.numpy(), 8, 0.3, 3)
+    y, warm = project(far, polytope, warm_start=info, settings=Settings(active_rounds=1))
+    assert (warm.iterations > 1).any()  # some went on in the augmented Lagrangian
+    assert warm.converged.all() and warm.max_violation.max() <= TOL
+    assert (y - project(far, polytope)[0]).norm(dim=1).max() <= DIST
 
 
 def test_chunks_on_threads_match_one_chunk(monkeypatch):
