@@ -1,4 +1,5 @@
-"""The text beat sheet, and the wording every export shares (cues, shown emotions, subtext, mood words).
+"""The text beat sheet, and the wording every export shares (cues, shown emotions, subtext, mood words,
+and the labels that tell several scenes apart).
 
 A writer reads a sampled scene here first, so it reads like a beat sheet, not a
 dump: per beat the events, then per character what they do (the behaviour from
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from .scene import CharacterBeat, Provenance, Scene
 
@@ -103,8 +105,10 @@ def mood_notes(scene: Scene) -> dict[tuple[str, int], str]:
 def provenance_summary(p: Provenance) -> str:
     """One line naming everything that fixes the sample."""
     projected = "projected" if p.project else "not projected"
+    # a story's scene is sampled one at a time from the story's seed: its batch place says nothing
+    which = f"story {p.story}, scene {p.part + 1}" if p.story else f"sample {p.sample + 1}"
     return (f"storydiff {p.storydiff} · checkpoint {p.checkpoint} · situation {p.situation or '?'} · "
-            f"seed {p.seed} · sample {p.sample + 1} · {p.sampler}, {p.steps} steps · "
+            f"seed {p.seed} · {which} · {p.sampler}, {p.steps} steps · "
             f"guidance {p.guidance:g} · {projected}")
 
 
@@ -140,15 +144,61 @@ def render_beat_sheet(scene: Scene, width: int = WIDTH) -> str:
 
 def render_beat_sheets(scenes: Sequence[Scene], width: int = WIDTH) -> str:
     """Several scenes (a story, or n samples of one situation), each with its own footer."""
-    parts = [f"{'═' * width}\n{label.upper()}\n\n{render_beat_sheet(s, width)}"
-             for s, label in zip(scenes, part_labels(scenes))]
+    parts = [f"{'═' * width}\n{label.text.upper()}\n\n{render_beat_sheet(s, width)}"
+             for s, label in zip(scenes, scene_labels(scenes))]
     return "\n".join(parts)
 
 
-def part_labels(scenes: Sequence[Scene]) -> list[str]:
-    """`sample 2 of 4` for samples of one situation, `scene 2 of 3` for a story."""
-    kind = "sample" if len({s.situation for s in scenes}) == 1 else "scene"
-    return [f"{kind} {i} of {len(scenes)}" for i in range(1, len(scenes) + 1)]
+@dataclass(frozen=True)
+class SceneLabel:
+    """Which of several exported scenes this is: its sample and its scene of the story, both from 1.
+
+    `sample` is None where there is one sample (of a story), `scene` where the
+    scenes are samples of one situation; one of them is always set.
+    """
+
+    sample: int | None = None
+    samples: int = 1
+    scene: int | None = None
+    scenes: int = 1
+
+    @property
+    def text(self) -> str:
+        """`sample 2, scene 3 of 7`, `scene 3 of 7` or `sample 2 of 4`: what headings say."""
+        if self.scene is None:
+            return f"sample {self.sample} of {self.samples}"
+        where = f"scene {self.scene} of {self.scenes}"
+        return f"sample {self.sample}, {where}" if self.sample is not None else where
+
+    @property
+    def key(self) -> str:
+        """`sample2_scene3`: the same in an identifier (ink knots, EmotionML ids)."""
+        return "_".join(f"{kind}{n}" for kind, n in (("sample", self.sample), ("scene", self.scene)) if n is not None)
+
+
+def scene_labels(scenes: Sequence[Scene]) -> list[SceneLabel]:
+    """A label per scene, each different, so headings and identifiers say which scene is which.
+
+    Scenes of one story are numbered by their place in it (`provenance.part`);
+    where the list holds several samples of the story (`storydiff sample
+    STORY -n 2`), told apart by seed and sample and numbered in the order they
+    come, each also names its sample; "of 7" counts up to the last place the
+    list holds. Samples of one situation are `sample 2 of 4`; any other list
+    is numbered scene by scene.
+    """
+    stories = {s.provenance.story for s in scenes}
+    if len(stories) == 1 and stories != {""}:
+        runs = [(s.provenance.seed, s.provenance.sample) for s in scenes]
+        number = {run: k for k, run in enumerate(dict.fromkeys(runs), 1)}
+        total = max(s.provenance.part for s in scenes) + 1
+        labels = [SceneLabel(sample=number[run] if len(number) > 1 else None, samples=len(number),
+                             scene=s.provenance.part + 1, scenes=total) for s, run in zip(scenes, runs)]
+        if len(set(labels)) == len(labels):  # a scene given twice is labelled by its place in the list
+            return labels
+    n = len(scenes)
+    if len({s.situation for s in scenes}) == 1:
+        return [SceneLabel(sample=i, samples=n) for i in range(1, n + 1)]
+    return [SceneLabel(scene=i, scenes=n) for i in range(1, n + 1)]
 
 
 def _header(scene: Scene, tag: dict[str, str], width: int) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 from datetime import date
@@ -12,10 +13,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 from screenplain.parsers import fountain as screenplain
-from screenplain.types import Action, Dialog, Slug
-from test_render import CHECKPOINT, library, make_scene
+from screenplain.types import Action, Dialog, Section, Slug
+from test_render import CHECKPOINT, LIBRARY, library, make_scene
 
 from storydiff import fileio
+from storydiff.cli import main
 from storydiff.errors import StorydiffError
 from storydiff.export import (
     FORMATS,
@@ -26,9 +28,10 @@ from storydiff.export import (
     to_fountain,
     to_ink,
     to_json,
+    to_text,
     write_atomic,
 )
-from storydiff.export.emotionml import CATEGORY_SET, DIMENSION_SET, NS
+from storydiff.export.emotionml import CATEGORY_SET, DIMENSION_SET, NS, SD
 from storydiff.export.fountain import scene_heading
 from storydiff.models import Situation
 from storydiff.render import render_beat_sheet
@@ -41,6 +44,8 @@ INK = HERE / "ink"
 EM = f"{{{NS}}}"
 # Writer text that is syntax in Ink, Fountain or XML; every export must carry it through literally.
 NASTY = 'says "-> go" {now} [x] # no // not /* a */ | c \\ d <> <- *bold* _u_ [[note]] & <tag>'
+# Fountain reads a backslash before punctuation as making it literal, as Markdown does (fountain.io/syntax).
+FOUNTAIN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 
 
 @pytest.fixture(scope="module")
@@ -182,11 +187,59 @@ def test_fountain_keeps_writer_text_literal(nasty, scenes):
     assert cues == ["MARA", "ILAN"] * nasty.beats + ["TOVE", "MARA", "ILAN"] * scenes[2].beats
 
 
+def _fountain_reads(line: str) -> str:
+    """The text a Fountain reader shows for a line, which must hold no emphasis or underline."""
+    bare = FOUNTAIN_ESCAPE.sub("", line)
+    assert "*" not in bare and "_" not in bare, f"emphasis or underline markup in {line!r}"
+    return FOUNTAIN_ESCAPE.sub(r"\1", line)
+
+
+@pytest.mark.parametrize("text", [
+    NASTY,
+    "She chalks _Estrela_ on the slate, then *Constance*",
+    "Signs for Lot_7 and Lot_12 in the registry",  # screenplain underlines "7 and Lot"
+    r"Writes \*not\* and \_this\_ as typed, then C:\Tide\tables",
+])
+def test_fountain_escapes_emphasis_underline_and_backslashes_in_writer_text(scenes, text):
+    scene = scenes[0].model_copy(deep=True)
+    scene.title, scene.setting = f"Storm {text}", f"The wheelhouse, at night. {text}"
+    scene.cells[0][0].behaviour_text = text
+    scene.provenance.situation = "storm_at_the_bar"
+    fountain = to_fountain(scene)
+    shown = [_fountain_reads(line) for line in fountain.splitlines()]  # every line: no markup anywhere
+    literal = " ".join(text.split()).replace("[[", "[ [").replace("]]", "] ]")
+    assert f"MARA {literal}." in shown and f"The wheelhouse, at night. {literal}" in shown
+    assert f"Title: Storm {literal}" in shown and f"# Storm {literal}" in shown
+    assert any("situation storm_at_the_bar" in line for line in shown)
+
+
+@pytest.mark.parametrize("text", ["~ a lyric the crew sing", "===", "= the synopsis", "> THE END <", "> cut away",
+                                  ".hidden", "!shouts", "@mara", "# one", "[[a note]] and more", "INT. a line",
+                                  "I./E. the porch door", "_INT. THE HOUSE_ burns", "the gulls cut to:"])
+def test_fountain_keeps_writer_lines_as_action(scenes, text):
+    """Lyrics, page breaks, synopses, centred text, transitions, forcing, sections, notes and headings."""
+    scene = scenes[0].model_copy(deep=True)
+    scene.events[0] = scene.events[0].model_copy(update={"beat": 1, "text": text})
+    line = to_fountain(scene).split("## Beat 1\n\n", 1)[1].split("\n", 1)[0]
+    assert line[0] in "!\\"  # forced to be action, or its first character escaped
+    assert _fountain_reads(line.removeprefix("!")) == text.replace("[[", "[ [").replace("]]", "] ]")
+
+
 @pytest.mark.parametrize("setting, heading", [
     ("The wheelhouse of the pilot boat, at night, in a gale.", "INT. WHEELHOUSE OF THE PILOT BOAT - NIGHT"),
     ("The quay at dawn, nets drying.", "EXT. QUAY - DAWN"),
     ("Somewhere between two lies", ".SOMEWHERE BETWEEN TWO LIES"),
     ("", ".STORM AT THE BAR"),
+    # a full stop after an abbreviation or an initial does not end the place; a sentence's still does
+    ("St. Mary's church at dusk", "INT. ST. MARY'S CHURCH - DUSK"),
+    ("Mr. and Mrs. Voss's kitchen, late at night", "INT. MR. AND MRS. VOSS'S KITCHEN - NIGHT"),
+    ("The cellar of No. 9 Ropewalk Street at noon", "INT. CELLAR OF NO. 9 ROPEWALK STREET - NOON"),
+    ("Mt. Tabor chapel at dawn, the bell still ringing.", "INT. MT. TABOR CHAPEL - DAWN"),
+    ("J. M. Barrie's study by lamplight", "INT. J. M. BARRIE'S STUDY BY LAMPLIGHT"),
+    ("Dr. Alvar's study. Rain on the window, night.", "INT. DR. ALVAR'S STUDY - NIGHT"),
+    ("The slipway. Ft. Grey's light sweeps it at night.", "EXT. SLIPWAY - NIGHT"),
+    ("The quay: the 3.30 ferry unloads at dawn", "EXT. QUAY - DAWN"),
+    ("The *Estrela*'s galley_2 at night", "INT. \\*ESTRELA\\*'S GALLEY\\_2 - NIGHT"),
 ])
 def test_scene_heading_is_guessed_or_forced(setting, heading):
     assert scene_heading(setting, "Storm at the bar") == heading
@@ -242,6 +295,66 @@ def test_ink_plays_several_scenes_and_keeps_writer_text_literal(inkjs, nasty, sc
     assert f"* - TODO: {NASTY}" in texts
     assert "INCLUDE the harbourmaster. VAR x = 1" in texts
     assert result["globalTags"] == ["title: INT. *Storm* // at the bar / Morning after"]
+
+
+# A story sampled twice --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def story_samples(tmp_path_factory, one_thread) -> list[Scene]:
+    """`storydiff sample saltmarsh.story.xml -n 2`, in the CLI's order; one step, since only labels are checked."""
+    out = tmp_path_factory.mktemp("story") / "saltmarsh.json"
+    argv = ["sample", str(LIBRARY / "stories" / "saltmarsh.story.xml"), "-n", "2", "--steps", "1",
+            "--device", "cpu", "--no-progress", "--format", "json", "-o", str(out)]
+    assert main(argv) == 0
+    scenes = from_json(out.read_text(encoding="utf-8"))
+    assert len(scenes) == 14 and {s.provenance.story for s in scenes} == {"saltmarsh"}
+    return scenes
+
+
+def _story_labels(scenes: list[Scene]) -> list[str]:
+    """What each scene should be called: its sample (seeds in the order they come), its place in the story."""
+    seeds = list(dict.fromkeys(s.provenance.seed for s in scenes))
+    return [f"sample {seeds.index(s.provenance.seed) + 1}, scene {s.provenance.part + 1} of 7" for s in scenes]
+
+
+def test_story_samples_are_labelled_by_sample_and_scene_in_text_and_fountain(story_samples):
+    labels = _story_labels(story_samples)
+    assert sorted(labels) == sorted(f"sample {k}, scene {p} of 7" for k in (1, 2) for p in range(1, 8))
+    sheets = to_text(story_samples)
+    assert [line for line in sheets.splitlines() if line.startswith(("SAMPLE ", "SCENE "))] == \
+        [label.upper() for label in labels]
+    assert "scene 3 of 14" not in sheets.lower() and "· sample 1 ·" not in sheets
+    one = [s for s in story_samples if s.provenance.seed == story_samples[0].provenance.seed]
+    assert [line for line in to_text(one).splitlines() if line.startswith(("SAMPLE ", "SCENE "))] == \
+        [f"SCENE {k} OF 7" for k in range(1, 8)]
+    play = _parse_fountain(to_fountain(story_samples))
+    sections = [str(p.text) for p in play.paragraphs if isinstance(p, Section) and p.level == 1]
+    assert sections == [f"{s.title} — {label}" for s, label in zip(story_samples, labels)]
+
+
+def test_story_samples_are_labelled_in_ink_knots_and_choices(inkjs, story_samples, tmp_path):
+    labels = _story_labels(story_samples)
+    source = to_ink(story_samples)
+    assert "=== sample2_scene3_beat_1 ===" in source
+    assert "+ [Next: sample 2, scene 1 of 7] -> sample2_scene1_beat_1" in source
+    result = _play(inkjs, source, tmp_path)
+    assert result["errors"] == [] and result["warnings"] == [] and result["ended"]
+    assert result["choices"] == sum(s.beats for s in story_samples) - 1
+    texts = [line["text"] for line in result["lines"]]
+    assert [t for t in texts if t.endswith(" of 7)")] == [f"{s.title} ({label})" for s, label in zip(story_samples, labels)]
+
+
+def test_story_samples_are_labelled_in_emotionml_and_read_back(story_samples, schema):
+    labels = _story_labels(story_samples)
+    root = etree.fromstring(to_emotionml(story_samples).encode())
+    assert schema.validate(root), schema.error_log
+    heads = root.findall(f"{EM}info/{{{SD}}}scenes/{{{SD}}}scene")
+    assert [h.get("label") for h in heads] == labels
+    ids = {e.get("id") for e in root.iterfind(f"{EM}emotion")}
+    wake = story_samples[labels.index("sample 2, scene 3 of 7")]
+    assert f"sample2_scene3-{wake.cast[0]}-b1-felt" in ids
+    back = from_emotionml(to_emotionml(story_samples))
+    assert [s.provenance for s in back] == [s.provenance for s in story_samples]
 
 
 # export() and write_atomic --------------------------------------------------------------------------

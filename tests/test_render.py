@@ -13,8 +13,10 @@ from storydiff.render import (
     TEMPERAMENTS,
     cues,
     mood_notes,
+    provenance_summary,
     render_beat_sheet,
     render_beat_sheets,
+    scene_labels,
     subtext_summary,
     temperament,
 )
@@ -157,6 +159,42 @@ def test_several_samples_each_keep_their_provenance():
     assert "-n 2 (take sample 2)" in _flat(sheets)
     other = situation.model_copy(update={"id": "after", "title": "After the storm"})
     assert "SCENE 2 OF 2" in render_beat_sheets([scenes[0], make_scene(cast, other)])
+
+
+def _story_scene(scene: Scene, seed: int, part: int) -> Scene:
+    """The scene as `engine.sample_story` labels it: the story's seed, its place in the story, batch place 0."""
+    provenance = scene.provenance.model_copy(update={"story": "saltmarsh", "seed": seed, "part": part, "sample": 0})
+    return scene.model_copy(update={"provenance": provenance})
+
+
+def test_scene_labels_name_the_sample_and_the_scene_of_the_story(storm):
+    one = [_story_scene(storm, 0, part) for part in range(3)]
+    assert [label.text for label in scene_labels(one)] == ["scene 1 of 3", "scene 2 of 3", "scene 3 of 3"]
+    assert [label.key for label in scene_labels(one)] == ["scene1", "scene2", "scene3"]
+    # two samples of the story, interleaved: numbered in the order their seeds first come
+    two = [_story_scene(storm, seed, part) for part in range(3) for seed in (1000, 0)]
+    assert [label.text for label in scene_labels(two)] == [
+        "sample 1, scene 1 of 3", "sample 2, scene 1 of 3", "sample 1, scene 2 of 3",
+        "sample 2, scene 2 of 3", "sample 1, scene 3 of 3", "sample 2, scene 3 of 3"]
+    assert scene_labels(two)[3].key == "sample2_scene2"
+    sheets = render_beat_sheets(two)
+    assert "SAMPLE 2, SCENE 3 OF 3" in sheets and "SCENE 3 OF 6" not in sheets
+    # the footer names the scene of the story, not a batch place that is always 1
+    assert "story saltmarsh, scene 3 · heun" in provenance_summary(two[5].provenance)
+    assert "sample 1" not in provenance_summary(two[5].provenance)
+
+
+def test_scene_labels_of_samples_and_of_mixed_scenes_stay_distinct(storm):
+    cast, situation = library()
+    samples = [make_scene(cast, situation, seed) for seed in range(4)]
+    assert [label.text for label in scene_labels(samples)] == [f"sample {k} of 4" for k in range(1, 5)]
+    assert [label.key for label in scene_labels(samples)] == ["sample1", "sample2", "sample3", "sample4"]
+    assert "sample 3 ·" in provenance_summary(samples[2].provenance)
+    twice = [_story_scene(storm, 0, 1)] * 2  # one scene given twice: the list's order tells them apart
+    assert [label.text for label in scene_labels(twice)] == ["sample 1 of 2", "sample 2 of 2"]
+    other = situation.model_copy(update={"id": "after", "title": "After the storm"})
+    mixed = [_story_scene(storm, 0, 0), make_scene(cast, other)]  # a story's scene beside a lone one
+    assert [label.text for label in scene_labels(mixed)] == ["scene 1 of 2", "scene 2 of 2"]
 
 
 def test_behaviour_of_the_last_beat_gives_way_to_a_near_tie_but_not_to_a_poor_fit():

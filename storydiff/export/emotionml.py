@@ -7,13 +7,17 @@ PAD mood, rescaled from [-1, 1] to EmotionML's [0, 1]) and the shown one,
 marked `expressed-through`. Whose emotion it is, at which beat, and what
 EmotionML has no place for (stance, behaviour, subtext, provenance) go in
 `<info>` as elements of storydiff's namespace, which the schema admits there and
-nowhere else; that is what lets `from_emotionml` rebuild the Scene.
+nowhere else; that is what lets `from_emotionml` rebuild the Scene. In a
+document of several scenes each `<sd:scene>` carries its label (`sample 2,
+scene 3 of 7`) and its emotions' ids start with the label's key
+(`sample2_scene3-mara-b1-felt`), as the other exports name them.
 """
 from __future__ import annotations
 
 from lxml import etree
 
 from ..errors import StorydiffError
+from ..render import scene_labels
 from ..scene import BeatEvent, CharacterBeat, Provenance, Scene, Subtext
 from ..vocab import OCC_EMOTIONS, PAD, STANCE
 from .scenes import SceneOrScenes, as_list
@@ -37,11 +41,13 @@ def to_emotionml(scenes: SceneOrScenes) -> str:
     root = etree.Element(_em("emotionml"), nsmap=nsmap, attrib={
         "version": "1.0", "category-set": CATEGORY_SET, "dimension-set": DIMENSION_SET})
     info = etree.SubElement(root, _em("info"))
-    holder = info if isinstance(scenes, Scene) else etree.SubElement(info, _sd("scenes"))
-    for index, scene in enumerate(many, 1):
-        holder.append(_scene_info(scene, index))
-    for index, scene in enumerate(many, 1):
-        prefix = "" if isinstance(scenes, Scene) else f"s{index}-"
+    one = isinstance(scenes, Scene)
+    holder = info if one else etree.SubElement(info, _sd("scenes"))
+    labels = scene_labels(many)
+    for index, (scene, label) in enumerate(zip(many, labels), 1):
+        holder.append(_scene_info(scene, index, None if one else label.text))
+    for index, (scene, label) in enumerate(zip(many, labels), 1):
+        prefix = "" if one else f"{label.key}-"
         for row in scene.cells:
             for cell in row:
                 root.append(_emotion(cell, index, prefix, "felt"))
@@ -92,9 +98,11 @@ def _unit(value: float, what: str) -> str:
     return repr(min(1.0, max(0.0, float(value))))
 
 
-def _scene_info(scene: Scene, index: int) -> etree._Element:
+def _scene_info(scene: Scene, index: int, label: str | None) -> etree._Element:
     head = etree.Element(_sd("scene"), index=str(index), situation=scene.situation, title=scene.title,
                          setting=scene.setting, beats=str(scene.beats))
+    if label is not None:
+        head.set("label", label)
     etree.SubElement(head, _sd("provenance"), {k: _text(v) for k, v in scene.provenance.model_dump().items()})
     for cid in scene.cast:
         etree.SubElement(head, _sd("character"), id=cid, name=scene.names[cid])

@@ -5,7 +5,8 @@ way a writer blocks a scene before dialogue exists: behaviours are action
 lines, each character gets a cue, a parenthetical carries what they show, and
 the dialogue is a bracketed placeholder naming what the line must do. Subtext
 and mood turns are `[[notes]]`, which editors show and print skips. Beats are
-`#` sections, so the outline view lists them.
+`#` sections, so the outline view lists them. Writer text is escaped or forced
+to be action, so that none of it reads as Fountain markup.
 """
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from ..render import (
     cues,
     hidden,
     mood_notes,
-    part_labels,
     performed,
     provenance_summary,
     regenerate_command,
+    scene_labels,
     shown_emotions,
     subtext_summary,
 )
@@ -51,17 +52,30 @@ EXTERIOR = frozenset([
 ])
 TIMES = ("night", "midnight", "dawn", "sunrise", "morning", "day", "noon", "afternoon", "dusk", "sunset",
          "evening")
-_LOCATION_END = re.compile(r"[,;.]| at | in | on | during | as | while ")
+# Where the place named at the start of a setting ends: a clause, a preposition, or a sentence end (a stop
+# before a space; `_ends_place` tells a sentence's from an abbreviation's).
+_LOCATION_END = re.compile(r"[,;]|[.!?:](?=\s)| at | in | on | during | as | while ")
+# Capitalised words whose full stop abbreviates, not ends a sentence: "St. Mary's church", "No. 9 Quay
+# Street", "Mr. and Mrs. Voss's kitchen". Single capitals are initials ("J. M. Barrie's study").
+ABBREVIATIONS = frozenset([
+    "St", "Ste", "Mt", "Ft", "Pt", "No", "Nos", "Mr", "Mrs", "Ms", "Dr", "Rev", "Fr", "Sr", "Jr", "Capt", "Col",
+    "Gen", "Lt", "Sgt", "Prof", "Messrs", "Co", "Bros", "Ave", "Rd", "Sq",
+])
 # A one-line paragraph that Fountain would read as something other than action.
-_NOT_ACTION = re.compile(r"^(INT|EXT|EST|I/E|INT\.?/EXT)[ .]|^[.!@#=~>\[]|TO:$", re.IGNORECASE)
+_NOT_ACTION = re.compile(r"^((INT|I)\.?/(EXT|E)|INT|EXT|EST)[ .]|^[.!@#=~>\[]|TO:$", re.IGNORECASE)
+# Fountain follows Markdown: a backslash makes the punctuation after it literal. Every `*` and `_` is
+# escaped (emphasis, underline, and `/* boneyard */`; a lone one is harmless, but parsers disagree on which
+# pairs they read, and screenplain underlines inside words), and so is a backslash of the writer's that
+# would otherwise escape what follows it.
+_MARKUP = re.compile(r"[*_]|\\(?=[!-/:-@\[-`{-~])")
 
 
 def to_fountain(scenes: SceneOrScenes, draft_date: date | None = None) -> str:
     """A Fountain screenplay: title page with provenance, then one scene heading per scene."""
     many = as_list(scenes)
     out = _title_page(many, draft_date or date.today())
-    for scene, label in zip(many, part_labels(many)):
-        section = f"{scene.title or scene.situation}" + (f" — {label}" if len(many) > 1 else "")
+    for scene, label in zip(many, scene_labels(many)):
+        section = f"{scene.title or scene.situation}" + (f" — {label.text}" if len(many) > 1 else "")
         out += [f"# {_plain(section)}", "", scene_heading(scene.setting, scene.title or scene.situation), ""]
         if scene.setting:
             out += [_action(scene.setting), ""]
@@ -74,12 +88,23 @@ def scene_heading(setting: str, fallback: str = "") -> str:
     words = re.findall(r"[a-z]+", setting.lower())
     where = next((w for w in words if w in INTERIOR or w in EXTERIOR), None)
     when = next((w for w in words if w in TIMES), None)
-    place = _LOCATION_END.split(f"{setting.strip()} ", maxsplit=1)[0].strip()
-    place = re.sub(r"^(the|a|an)\s+", "", place, flags=re.IGNORECASE).upper() or (fallback or "SCENE").upper()
+    text = f"{setting.strip()} "
+    end = next((m.start() for m in _LOCATION_END.finditer(text) if _ends_place(text, m)), len(text))
+    place = re.sub(r"^(the|a|an)\s+", "", text[:end].strip(), flags=re.IGNORECASE)
+    place = _plain(place.upper() or (fallback or "SCENE").upper())
     if where is None:
         return f".{place}" + (f" - {when.upper()}" if when else "")
     prefix = "INT." if where in INTERIOR else "EXT."
     return f"{prefix} {place}" + (f" - {when.upper()}" if when else "")
+
+
+def _ends_place(text: str, end: re.Match[str]) -> bool:
+    """Whether the place ends here: not at the full stop of an abbreviation or an initial."""
+    found = re.search(r"\b[A-Za-z]+$", text[: end.start()]) if end.group() == "." else None
+    if found is None:
+        return True
+    word = found.group()
+    return not (word[0].isupper() and (len(word) == 1 or word.title() in ABBREVIATIONS))
 
 
 def parenthetical(cell: CharacterBeat) -> str:
@@ -108,7 +133,7 @@ def _title_page(scenes: list[Scene], draft: date) -> list[str]:
         notes += [provenance_summary(scene.provenance), f"regenerate: {regenerate_command(scene.provenance)}"]
     return [f"Title: {_plain(' / '.join(titles))}", "Credit: Beats sampled with",
             f"Author: storydiff {scenes[0].provenance.storydiff}", f"Draft date: {draft.isoformat()}",
-            "Notes:", *(f"    {n}" for n in notes), ""]
+            "Notes:", *(f"    {_plain(n)}" for n in notes), ""]
 
 
 def _beats(scene: Scene) -> list[str]:
@@ -138,6 +163,7 @@ def _subtext(cell: CharacterBeat) -> str | None:
 
 def _cue(name: str) -> str:
     """A character cue; `@` forces one that Fountain would not recognise (no capital letters)."""
+    name = _plain(name)
     return name if name.isupper() else f"@{name}"
 
 
@@ -148,6 +174,6 @@ def _action(text: str) -> str:
 
 
 def _plain(text: str) -> str:
-    """Writer text on one line with no Fountain markup: `*` escaped (emphasis, boneyard), notes broken."""
-    text = " ".join(text.split()).replace("*", "\\*")
+    """Writer text on one line with no Fountain markup: emphasis escaped (`_MARKUP`), notes broken."""
+    text = _MARKUP.sub(lambda m: "\\" + m.group(), " ".join(text.split()))
     return text.replace("[[", "[ [").replace("]]", "] ]")

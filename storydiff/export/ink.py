@@ -5,18 +5,21 @@ do and one for what they show. Machine-readable detail rides on ink tags, which
 engines read from `story.currentTags` without showing them: `# character:`,
 `# behaviour:`, `# mood:` and `# subtext:`. Each knot ends in a single choice
 to the next beat, so a player paces the scene; the last one ends in `-> END`.
-Several scenes run one after the other, knots prefixed `s2_`.
+Several scenes run one after the other, each headed and chosen by its label
+(`sample 2, scene 3 of 7`) and its knots prefixed with the label's key
+(`sample2_scene3_beat_1`).
 """
 from __future__ import annotations
 
 import re
 
 from ..render import (
+    SceneLabel,
     cues,
     format_emotions,
     mood_notes,
-    part_labels,
     provenance_summary,
+    scene_labels,
     shown_emotions,
     subtext_summary,
 )
@@ -35,28 +38,30 @@ _LEADING = ("*", "+", "-", "=", "~", "(", "TODO", "INCLUDE ", "VAR ", "CONST ", 
 def to_ink(scenes: SceneOrScenes) -> str:
     """An ink script that compiles with inklecate or inkjs and plays every beat to `-> END`."""
     many = as_list(scenes)
+    labels: list[SceneLabel | None] = [*scene_labels(many)] if len(many) > 1 else [None]
     titles = list(dict.fromkeys(s.title or s.situation for s in many))
     out = [f"// Exported by storydiff {many[0].provenance.storydiff}: one knot per beat.",
-           f"# title: {_text(' / '.join(titles))}", f"-> {_knot(many, 0, 1)}", ""]
-    for index, (scene, label) in enumerate(zip(many, part_labels(many))):
-        out += _scene(many, index, label)
+           f"# title: {_text(' / '.join(titles))}", f"-> {_knot(labels[0], 1)}", ""]
+    for scene, label, following in zip(many, labels, [*labels[1:], None]):
+        out += _scene(scene, label, following)
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def _knot(scenes: list[Scene], index: int, beat: int) -> str:
-    return f"beat_{beat}" if len(scenes) == 1 else f"s{index + 1}_beat_{beat}"
+def _knot(label: SceneLabel | None, beat: int) -> str:
+    """`beat_3` in a one-scene script, `sample2_scene3_beat_3` in a longer one."""
+    return f"beat_{beat}" if label is None else f"{label.key}_beat_{beat}"
 
 
-def _scene(scenes: list[Scene], index: int, label: str) -> list[str]:
-    scene = scenes[index]
+def _scene(scene: Scene, label: SceneLabel | None, following: SceneLabel | None) -> list[str]:
+    """The scene's knots; the last one leads to the `following` scene, or ends the script."""
     tag, moods = cues(scene), mood_notes(scene)
     out: list[str] = []
     for beat in range(1, scene.beats + 1):
-        out += [f"=== {_knot(scenes, index, beat)} ===", f"# beat: {beat}"]
+        out += [f"=== {_knot(label, beat)} ===", f"# beat: {beat}"]
         if beat == 1:
             heading = scene.title or scene.situation
-            if len(scenes) > 1:
-                heading += f" ({label})"
+            if label is not None:
+                heading += f" ({label.text})"
             out.append(_tagged(heading, [f"provenance: {provenance_summary(scene.provenance)}"]))
             if scene.setting:
                 out += [_text(scene.setting)]
@@ -64,9 +69,9 @@ def _scene(scenes: list[Scene], index: int, label: str) -> list[str]:
         for cid in scene.cast:
             out += _character_lines(scene.cell(cid, beat), tag[cid], moods.get((cid, beat)))
         if beat < scene.beats:
-            out += [f"+ [Next beat] -> {_knot(scenes, index, beat + 1)}", ""]
-        elif index + 1 < len(scenes):
-            out += [f"+ [Next scene] -> {_knot(scenes, index + 1, 1)}", ""]
+            out += [f"+ [Next beat] -> {_knot(label, beat + 1)}", ""]
+        elif following is not None:
+            out += [f"+ [Next: {following.text}] -> {_knot(following, 1)}", ""]
         else:
             out += ["-> END", ""]
     return out
