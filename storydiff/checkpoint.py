@@ -62,9 +62,11 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> tup
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")
     meta_file = config_path(path)
-    for f in (path, meta_file):
-        if not f.is_file():
-            raise StorydiffError(f"{f}: checkpoint file not found; pass the .safetensors written by `storydiff train`")
+    if not path.is_file():
+        raise StorydiffError(f"{path}: checkpoint file not found; pass the .safetensors written by `storydiff train`")
+    if not meta_file.is_file():
+        raise StorydiffError(f"{meta_file}: config not found beside {path.name}; put the {meta_file.name} "
+                             "that `storydiff train` wrote with these weights next to them")
     try:
         meta = json.loads(meta_file.read_text())
         if meta.get("format") != FORMAT:

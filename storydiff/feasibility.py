@@ -7,10 +7,14 @@ Infeasibility in Optimization, ch. 6) with HiGHS through scipy.optimize.linprog:
 2. a deletion filter on that support: whole rule families first, then row by row, structure
    before rules and the writer's own pins and events last, so that what remains is minimal and
    names what a writer is most likely to change. These LPs have a handful of rows.
+
+A conflict is reported once, as one Problem naming all its rows (`explain_infeasible`); a story's
+scenes are also tested as one chain (`story_polytope`), since mood and stance carry across them.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +22,9 @@ import scipy.sparse as sp
 import torch
 from scipy.optimize import linprog
 
-from .constraints import compile_constraints, row_family
+from .constraints import carried_state, compile_constraints, row_family
 from .errors import Problem, StorydiffError
-from .models import Cast, Situation
+from .models import Cast, Situation, Story
 from .polytope import Polytope
 
 # The deletion filter drops families in this order: the earlier, the less likely to be blamed.
@@ -138,49 +142,150 @@ def _place(source: str | None) -> tuple[str, int] | None:
     return path, int(line)
 
 
-def explain_infeasible(cast: Cast, situation: Situation, previous: Mapping[str, float] | None = None,
-                       polytope: Polytope | None = None) -> list[Problem]:
-    """Problems (code "infeasible") at the file positions of the rules that conflict; [] when feasible.
+@dataclass(frozen=True)
+class _Row:
+    """One row of a conflict: its full name, in words, and where a file writes it (None: nowhere)."""
 
-    One Problem per conflicting row written in a file, each naming the others; when none of them
-    comes from a file (box, continuity), one Problem at the situation. Pass the scene's `polytope`
-    if it is already compiled (with the same `previous`).
-    """
-    if polytope is None:
-        polytope = compile_constraints(cast, situation, previous)
+    name: str
+    text: str
+    place: tuple[str, int] | None
+
+    @property
+    def given(self) -> bool:
+        """A pin no file writes: the caller's (`engine.sample(situation, pins=[…])`, a TUI pin)."""
+        return self.place is None and row_family(self.name) == "pin"
+
+    def located(self) -> str:
+        """The row in words with where it comes from, for naming it beside another."""
+        if self.place:
+            return f"{self.text} ({Path(self.place[0]).name}:{self.place[1]})"
+        return f"{self.text} (your pin)" if self.given else self.text
+
+
+def _conflict(polytope: Polytope) -> list[_Row] | None:
+    """The rows of a minimal conflict, described; None when the polytope is feasible."""
     names = conflicting_rows(polytope)
     if names is None:
-        return []
+        return None
     index = {n: i for i, n in enumerate(polytope.names)}
     rows = []
     for n in names:
         i = index[n]
-        place = _place(polytope.sources[i])
-        text = describe_row(n, float(polytope.lower[i]), float(polytope.upper[i]))
-        rows.append((text, place, text + (f" ({Path(place[0]).name}:{place[1]})" if place else "")))
-    problems = []
-    for text, place, _ in rows:
-        if place is None:
-            continue
-        others = [located for t, _, located in rows if t != text]
-        message = f"{text} conflicts with {'; '.join(others)}" if others else f"{text} can never hold"
-        problems.append(Problem(place[0], place[1], 1, "infeasible", message))
-    if not problems:
+        text = describe_row(n.rpartition("/")[2], float(polytope.lower[i]), float(polytope.upper[i]))
+        rows.append(_Row(n, text, _place(polytope.sources[i])))
+    return rows
+
+
+def _sentence(lead: _Row, rows: list[_Row]) -> str:
+    """`lead` conflicts with the others; `lead` says where it comes from unless a position already does."""
+    head = lead.text if lead.place else lead.located()
+    others = [r.located() for r in rows if r is not lead]
+    return f"{head} conflicts with {'; '.join(others)}" if others else f"{head} can never hold"
+
+
+def _problem(situation: Situation, rows: list[_Row]) -> Problem:
+    """The conflict as one Problem, at the row a writer most likely changes: one in the situation's
+    own file (a pin, an event), else the first row any file writes, else the situation itself."""
+    own = situation.source.path if situation.source else situation.path
+    located = [r for r in rows if r.place]
+    lead = next((r for r in located if r.place[0] == own), located[0] if located else None)
+    if lead is None:
         src = situation.source
-        problems.append(Problem(src.path if src else situation.path or "<situation>", src.line if src else 1, 1,
-                                "infeasible", "these cannot all hold: " + "; ".join(t for t, _, _ in rows)))
-    return problems
+        return Problem(src.path if src else situation.path or "<situation>", src.line if src else 1, 1,
+                       "infeasible", "these cannot all hold: " + "; ".join(r.located() for r in rows))
+    return Problem(lead.place[0], lead.place[1], 1, "infeasible", _sentence(lead, rows))
+
+
+def explain_infeasible(cast: Cast, situation: Situation, previous: Mapping[str, float] | None = None,
+                       polytope: Polytope | None = None) -> list[Problem]:
+    """The conflict as one Problem (code "infeasible") naming every row in it; [] when feasible.
+
+    One conflict is one problem however many beats or files its rows span, so that `validate`
+    counts problems, not rows. Pass the scene's `polytope` if it is already compiled (with the
+    same `previous`).
+    """
+    rows = _conflict(polytope if polytope is not None else compile_constraints(cast, situation, previous))
+    return [] if rows is None else [_problem(situation, rows)]
 
 
 def require_feasible(cast: Cast, situation: Situation, previous: Mapping[str, float] | None = None,
                      polytope: Polytope | None = None) -> None:
     """Raise StorydiffError if the scene has no solution: one line, the conflict named once.
 
-    Each of `explain_infeasible`'s problems names the whole conflict from one file position (what
-    `validate` lists, for editors); one says it all, preferably from the situation's own file.
+    A conflict that involves a pin no file writes is the caller's to fix: it is told without a
+    file position, led by that pin, so that no writer's file is blamed for it.
     """
-    problems = explain_infeasible(cast, situation, previous=previous, polytope=polytope)
-    if problems:
-        own = situation.source.path if situation.source else situation.path
-        first = next((p for p in problems if p.path == own), problems[0])
-        raise StorydiffError(f"{first.path}:{first.line}:{first.column}: {first.message}")
+    rows = _conflict(polytope if polytope is not None else compile_constraints(cast, situation, previous))
+    if rows is None:
+        return
+    given = next((r for r in rows if r.given), None)
+    if given is not None:
+        raise StorydiffError(_sentence(given, rows))
+    problem = _problem(situation, rows)
+    raise StorydiffError(f"{problem.path}:{problem.line}:{problem.column}: {problem.message}")
+
+
+def story_polytope(cast: Cast, story: Story) -> Polytope:
+    """A story's scenes as one polytope, rows and columns prefixed `sceneK/` (K from 1), each scene's
+    continuity rows linked to the previous scene's last beat, as `Engine.sample_story` carries it.
+
+    A continuity row is affine in the carried value v: `row(y) ∈ [c·v − δ, c·v + δ]` (stance: c = 1,
+    continuity.py; mood: c = 1 − k, ALMA's pull, mood.py, whose clip of v to [−1, 1] the previous
+    scene's box rows make idle). Compiled with every v = 0, then = 1, the
+    scene gives δ and c; with v the previous scene's last-beat column, `row(y) − c·v ∈ [−δ, δ]`
+    is linear in both scenes, so every rule of every scene and the carry-over are tested together.
+    """
+    parts: list[Polytope] = []
+    links: list[tuple[int, int, float]] = []  # (row, column, coefficient) in the stacked system
+    rows = columns = 0
+    for k, (part, situation) in enumerate(zip(story.scenes, story.situations)):
+        zero = carried_state(parts[-1].columns, [0.0] * len(parts[-1].columns), part.carry) if k else {}
+        polytope = compile_constraints(cast, situation, zero)
+        if zero:
+            slope = compile_constraints(cast, situation, dict.fromkeys(zero, 1.0)).upper - polytope.upper
+            before = {c: columns - len(parts[-1].columns) + i for i, c in enumerate(parts[-1].columns)}
+            last = story.situations[k - 1].beats
+            for r, name in enumerate(polytope.names):
+                if row_family(name) == "continuity":
+                    var = name.removeprefix("continuity:").rpartition("@")[0]
+                    links.append((rows + r, before[f"{var}@{last}"], -float(slope[r])))
+        parts.append(polytope)
+        rows, columns = rows + polytope.shape[0], columns + polytope.shape[1]
+    stacked = Polytope.block_diag(parts, [f"scene{k}/" for k in range(1, len(parts) + 1)])
+    A = stacked.A.to_sparse_coo().coalesce()
+    extra = torch.tensor([[r for r, _, _ in links], [c for _, c, _ in links]], dtype=torch.int64).reshape(2, -1)
+    A = torch.sparse_coo_tensor(torch.cat([A.indices(), extra], 1),
+                                torch.cat([A.values(), torch.tensor([v for _, _, v in links], dtype=torch.float64)]),
+                                A.shape, dtype=torch.float64).coalesce().to_sparse_csr()
+    return replace(stacked, A=A)
+
+
+def explain_story_infeasible(cast: Cast, story: Story) -> list[Problem]:
+    """A story whose scenes can each be played but not one after another: one Problem (code
+    "infeasible") at the story's `<scene>` reference where the chain breaks; [] when it holds.
+
+    Check each scene alone first (`explain_infeasible`): a scene with no solution breaks any chain.
+    """
+    rows = _conflict(story_polytope(cast, story))
+    if rows is None:
+        return []
+    scene = {r.name: int(r.name.partition("/")[0].removeprefix("scene")) for r in rows}
+    last = max(scene.values())
+    first = min(*scene.values(), last - 1)
+    ids = [s.id for s in story.situations]
+    texts = []
+    for r in rows:
+        k = scene[r.name]
+        if row_family(r.name) == "continuity":
+            var = r.name.partition(":")[2].rpartition("@")[0]
+            texts.append(f"scene {k}: {var} at beat 1 carried over from scene {k - 1}'s beat "
+                         f"{story.situations[k - 2].beats}")
+        else:
+            texts.append(f"scene {k}: {r.located()}")
+    after = f"scene {first}" if first == last - 1 else f"scenes {first}–{last - 1}"
+    message = f"scene {last} ({ids[last - 1]}) cannot follow {after} ({', '.join(ids[first - 1:last - 1])}): " \
+              f"these cannot all hold: {'; '.join(texts)}"
+    part = story.scenes[last - 1]
+    src = part.source or story.source
+    return [Problem(src.path if src else "<story>", src.line if src else 1, src.column if src else 1, "infeasible",
+                    message)]

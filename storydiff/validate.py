@@ -3,16 +3,19 @@
 The kind of each file comes from its root element, not its name. Characters and
 cultures are checked as a library (a folder) or alone (a file); situations and
 stories against the cast found for them (DESIGN §3), then, when the feasibility
-module is installed, for whether any scene can satisfy them at all.
+module is installed, for whether any scene can satisfy them at all, and a story's scenes for
+whether they can follow one another.
 """
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 from . import loader, xmlio
 from .errors import Problem, StorydiffError, ValidationError
-from .models import Cast, Situation
+from .models import Cast, Situation, Story
 
 PathLike = str | Path
 
@@ -45,15 +48,28 @@ def expand(paths: Sequence[PathLike]) -> list[tuple[Path, list[Path]]]:
     return expanded
 
 
+def _feasibility() -> ModuleType | None:
+    """`storydiff.feasibility` when it exists: validate checks files without it."""
+    name = f"{__package__}.feasibility"
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        if getattr(e, "name", None) != name:
+            raise
+        return None
+
+
 def feasibility_problems(cast: Cast, situation: Situation) -> list[Problem]:
     """Hook for `storydiff.feasibility.explain_infeasible(cast, situation)`, used when that module exists."""
-    try:
-        from .feasibility import explain_infeasible
-    except ImportError as e:
-        if getattr(e, "name", None) != f"{__package__}.feasibility":
-            raise
-        return []
-    return list(explain_infeasible(cast, situation))
+    feasibility = _feasibility()
+    return list(feasibility.explain_infeasible(cast, situation)) if feasibility else []
+
+
+def story_problems(cast: Cast, story: Story) -> list[Problem]:
+    """Whether a story's scenes, each feasible alone, can follow one another: mood and stance carry
+    over (DESIGN §3), so a chain that breaks would otherwise pass here and fail only when sampled."""
+    feasibility = _feasibility()
+    return list(feasibility.explain_story_infeasible(cast, story)) if feasibility else []
 
 
 class _Validation:
@@ -105,12 +121,14 @@ class _Validation:
             self._try(loader.read_model, path)
             return
         if kind == "situation":
-            situations = [self._try(loader.load_situation, path, cast)]
+            story, situations = None, [self._try(loader.load_situation, path, cast)]
         else:
             story = self._try(loader.load_story, path, cast)
             situations = story.situations if story else []
-        for situation in filter(None, situations):
-            self.problems += feasibility_problems(cast, situation)
+        alone = [p for situation in filter(None, situations) for p in feasibility_problems(cast, situation)]
+        self.problems += alone
+        if story is not None and not alone:
+            self.problems += story_problems(cast, story)
 
     def kind(self, path: Path) -> str | None:
         doc = self._try(xmlio.parse, path)

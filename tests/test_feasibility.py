@@ -1,11 +1,14 @@
-"""Infeasible scenes are reported with the rows, and the file positions, that conflict."""
+"""Infeasible scenes are reported once, with the rows that conflict and the file positions of those files write."""
 from __future__ import annotations
 
 import time
 
 import pytest
+from conftest import LIBRARY, locate
 
+import storydiff
 from storydiff.constraints import compile_constraints
+from storydiff.constraints.pins import pin_name
 from storydiff.errors import StorydiffError
 from storydiff.feasibility import conflicting_rows, describe_row, explain_infeasible, require_feasible
 from storydiff.models import (
@@ -49,24 +52,21 @@ def test_feasible_scene_has_nothing_to_explain():
     assert explain_infeasible(cast, sit) == []
 
 
-def test_pin_against_never_names_both_and_points_at_both_files():
+def test_pin_against_never_is_one_problem_at_the_pin_naming_the_range():
+    # One conflict, one problem, from the writer's pin, though the character file takes part too.
     pin = Pin(var="mara.felt.shame@4", min=0.3, source=at("/lib/situations/s.situation.xml", 20))
     cast, sit = harbour(pin)
     assert conflicting_rows(compile_constraints(cast, sit)) == ["mara.range.felt.shame.never@4",
                                                                 "pin:mara.felt.shame>=0.3@4"]
-    problems = explain_infeasible(cast, sit)
-    assert {(p.path, p.line, p.code) for p in problems} == {("/lib/mara.character.xml", 11, "infeasible"),
-                                                           ("/lib/situations/s.situation.xml", 20, "infeasible")}
-    at_pin = next(p for p in problems if p.line == 20)
-    assert at_pin.message == ("pin mara.felt.shame ≥ 0.3 at beat 4 conflicts with "
-                              "mara.range.felt.shame.never = 0 at beat 4 (mara.character.xml:11)")
+    (problem,) = explain_infeasible(cast, sit)
+    assert (problem.path, problem.line, problem.code) == ("/lib/situations/s.situation.xml", 20, "infeasible")
+    assert problem.message == ("pin mara.felt.shame ≥ 0.3 at beat 4 conflicts with "
+                               "mara.range.felt.shame.never = 0 at beat 4 (mara.character.xml:11)")
 
 
 def test_one_line_error_names_the_conflict_once_from_the_situation_file():
-    # Listed from the character file first, the conflict reads best from the writer's pin.
     pin = Pin(var="mara.felt.shame@4", min=0.3, source=at("/lib/situations/s.situation.xml", 20))
     cast, sit = harbour(pin)
-    assert explain_infeasible(cast, sit)[0].path == "/lib/mara.character.xml"
     with pytest.raises(StorydiffError) as caught:
         require_feasible(cast, sit)
     message = str(caught.value)
@@ -111,7 +111,28 @@ def test_conflict_without_file_positions_is_reported_at_the_situation():
     problems = explain_infeasible(cast, sit)
     assert [(p.path, p.line) for p in problems] == [("/lib/situations/s.situation.xml", 2)]
     assert problems[0].message == ("these cannot all hold: ilan.felt.joy in [0, 1] (its natural range) at beat 2; "
-                                   "pin ilan.felt.joy ≥ 1.5 at beat 2")
+                                   "pin ilan.felt.joy ≥ 1.5 at beat 2 (your pin)")
+
+
+def _storm_line(needle: str) -> int:
+    return locate((LIBRARY / "situations" / "storm.situation.xml").read_text(encoding="utf-8"), needle)[0]
+
+
+@pytest.mark.parametrize("pin,blamed", [
+    (Pin(var="mara.felt.shame@2", min=0.6),
+     lambda: "mara.range.felt.shame.never = 0 at beat 2 (mara.character.xml:{})".format(
+         locate((LIBRARY / "mara.character.xml").read_text(encoding="utf-8"), '<range emotion="shame"')[0])),
+    (Pin(var="mara.felt.anger@8", max=0.2),
+     lambda: f"pin mara.felt.anger ≥ 0.5 at beat 8 (storm.situation.xml:{_storm_line('mara.felt.anger@8')})"),
+    (Pin(var="ilan.felt.joy@2", min=1.5), lambda: "ilan.felt.joy in [0, 1] (its natural range) at beat 2"),
+], ids=["against-a-range", "against-a-file-pin", "against-the-box"])
+def test_pins_passed_to_sample_are_named_as_the_callers_not_placed_in_a_file(engine, pin, blamed):
+    storm = storydiff.load_situation(LIBRARY / "situations" / "storm.situation.xml",
+                                     storydiff.load_characters(LIBRARY))
+    with pytest.raises(StorydiffError) as caught:
+        engine.sample(storm, pins=[pin])
+    own = describe_row(pin_name(pin), *pin.bounds)
+    assert str(caught.value) == f"{own} (your pin) conflicts with {blamed()}"
 
 
 def test_a_large_infeasible_scene_is_explained_in_seconds():

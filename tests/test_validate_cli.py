@@ -10,14 +10,16 @@ import types
 from pathlib import Path
 
 import pytest
-from conftest import LIBRARY, REPO
+from conftest import LIBRARY, REPO, locate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
 from storydiff import __version__
+from storydiff.checkpoint import default_checkpoint
 from storydiff.cli import COMMANDS, main
-from storydiff.errors import Problem
+from storydiff.engine import Engine
+from storydiff.errors import Problem, StorydiffError
 from storydiff.validate import validate_paths
 
 LINE = re.compile(r"^(?P<path>.+):(?P<line>\d+):(?P<column>\d+): error: (?P<message>.+)$")
@@ -153,6 +155,49 @@ def test_feasibility_hook_is_used_when_present(monkeypatch):
     monkeypatch.setitem(sys.modules, "storydiff.feasibility", module)
     storm = LIBRARY / "situations" / "storm.situation.xml"
     assert [p.code for p in validate_paths([storm])] == ["infeasible"] and seen == ["storm"]
+
+
+NOISY = """<?xml version="1.0" encoding="UTF-8"?>
+<situation xmlns="https://storydiff.org/ns/1.0" version="1.0" id="noisy">
+  <cast>
+    <member ref="mara"/>
+    <member ref="ilan"/>
+  </cast>
+  <beats count="6"/>
+  <pins>
+    <pin var="mara.felt.joy@3" equal="0"/>
+    <pin var="mara.felt.joy@5" min="0.9"/>
+  </pins>
+</situation>
+"""
+
+
+def test_one_conflict_is_one_error_however_many_beats_and_files_it_spans(tmp_path, capsys):
+    # Joy from 0 to 0.9 in two beats of at most 0.35: two pins here, two beats of one rule in mara's file.
+    path = tmp_path / "noisy.situation.xml"
+    path.write_text(NOISY, encoding="utf-8")
+    assert main(["validate", str(path)]) == 1  # the bundled library: no characters beside it
+    (line,) = capsys.readouterr().out.splitlines()
+    row, _ = locate(NOISY, '<pin var="mara.felt.joy@3"')
+    assert line.startswith(f"{path}:{row}:1: error: pin mara.felt.joy = 0 at beat 3 conflicts with ")
+    assert "between beats 3 and 4 (mara.character.xml:" in line and "between beats 4 and 5 (mara.character.xml:" in line
+    assert "pin mara.felt.joy ≥ 0.9 at beat 5 (noisy.situation.xml:10)" in line
+    assert main(["validate", str(path), "--format", "json"]) == 1
+    assert [p["code"] for p in json.loads(capsys.readouterr().out)] == ["infeasible"]
+
+
+def test_a_checkpoint_without_its_config_is_one_line_naming_it(tmp_path, capsys):
+    weights = tmp_path / "mine.safetensors"
+    shutil.copy(default_checkpoint(), weights)
+    with pytest.raises(StorydiffError) as caught:
+        Engine.load(weights, device="cpu")
+    message = str(caught.value)
+    assert message == (f"{tmp_path / 'mine.json'}: config not found beside mine.safetensors; put the mine.json "
+                       "that `storydiff train` wrote with these weights next to them")
+    storm = LIBRARY / "situations" / "storm.situation.xml"
+    assert main(["sample", str(storm), "--checkpoint", str(weights), "--device", "cpu"]) == 1
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", f"storydiff: error: {message}\n")
 
 
 def test_feasibility_hook_is_skipped_when_absent(monkeypatch):

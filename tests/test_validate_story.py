@@ -1,0 +1,102 @@
+"""`storydiff validate STORY.xml` checks the scenes as one chain: what one scene ends with, the next starts from."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import LIBRARY, locate
+
+from storydiff import loader
+from storydiff.cli import main
+from storydiff.constraints import carried_state, compile_constraints
+from storydiff.feasibility import story_polytope
+
+SITUATION = """<?xml version="1.0" encoding="UTF-8"?>
+<situation xmlns="https://storydiff.org/ns/1.0" version="1.0" id="{id}">
+  <cast>
+    <member ref="mara"/>
+    <member ref="ilan"/>
+  </cast>
+  <beats count="4"/>
+  <pins>
+    <pin var="{var}" {bound}/>
+  </pins>
+</situation>
+"""
+STORY = """<?xml version="1.0" encoding="UTF-8"?>
+<story xmlns="https://storydiff.org/ns/1.0" version="1.0" id="night-and-morning">
+  <scene href="../situations/night.situation.xml"/>
+  <scene href="../situations/morning.situation.xml" carry="{carry}"/>
+</story>
+"""
+# Each scene alone is feasible; one after the other they are not, through what carries over:
+# trust ends at most 0.2 but starts at least 0.9 (stance moves 0.2 at most across the cut);
+# pleasure ends at least 0.9 but starts at most -0.5 (mood keeps 0.7 of itself, mara's pull 0.3).
+# Per layer: the variable, then each scene's pin as written and in words.
+CHAINS = {
+    "stance": ("mara.stance.ilan.trust", ('max="0.2"', "≤ 0.2"), ('min="0.9"', "≥ 0.9")),
+    "mood": ("mara.mood.pleasure", ('min="0.9"', "≥ 0.9"), ('max="-0.5"', "≤ -0.5")),
+}
+
+
+def write_story(folder: Path, layer: str, carry: str) -> Path:
+    (folder / "situations").mkdir()
+    (folder / "stories").mkdir()
+    var, (night, _), (morning, _) = CHAINS[layer]
+    for id, pin, bound in (("night", f"{var}@4", night), ("morning", f"{var}@1", morning)):
+        (folder / "situations" / f"{id}.situation.xml").write_text(SITUATION.format(id=id, var=pin, bound=bound),
+                                                                    encoding="utf-8")
+    story = folder / "stories" / "night-and-morning.story.xml"
+    story.write_text(STORY.format(carry=carry), encoding="utf-8")
+    return story
+
+
+@pytest.mark.parametrize("layer", sorted(CHAINS))
+def test_scenes_that_cannot_follow_each_other_are_one_error_at_the_scene_reference(tmp_path, layer, capsys):
+    story = write_story(tmp_path, layer, "mood stance")
+    situations = tmp_path / "situations"
+    assert main(["validate", str(situations), "--characters", str(LIBRARY)]) == 0  # alone, each is fine
+    capsys.readouterr()
+    assert main(["validate", str(story), "--characters", str(LIBRARY)]) == 1
+    (line,) = capsys.readouterr().out.splitlines()
+    row, column = locate(story.read_text(encoding="utf-8"), "<scene", 2)
+    head = f"{story}:{row}:{column}: error: scene 2 (morning) cannot follow scene 1 (night): these cannot all hold: "
+    assert line.startswith(head)
+    var, (_, night), (_, morning) = CHAINS[layer]
+    assert f"scene 1: pin {var} {night} at beat 4 (night.situation.xml:9)" in line
+    assert f"scene 2: pin {var} {morning} at beat 1 (morning.situation.xml:9)" in line
+    assert f"scene 2: {var} at beat 1 carried over from scene 1's beat 4" in line
+
+
+@pytest.mark.parametrize("layer", sorted(CHAINS))
+def test_what_is_not_carried_does_not_link_the_scenes(tmp_path, layer, capsys):
+    other = {"stance": "mood", "mood": "stance"}[layer]
+    story = write_story(tmp_path, layer, other)
+    assert main(["validate", str(story), "--characters", str(LIBRARY)]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_the_chain_says_what_sampling_compiles_scene_by_scene():
+    """Each link row, at any pair of scenes, is the continuity row compiled from the first scene's last beat."""
+    cast = loader.load_characters(LIBRARY)
+    story = loader.load_story(LIBRARY / "stories" / "saltmarsh.story.xml", cast)
+    chain = story_polytope(cast, story)
+    y = torch.rand(len(chain.columns), generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2 - 1
+    value = dict(zip(chain.columns, y.tolist()))
+    joint = chain.A @ y
+    checked = 0
+    for k in range(2, len(story.scenes) + 1):
+        before = [c for c in chain.columns if c.startswith(f"scene{k - 1}/")]
+        previous = carried_state([c.partition("/")[2] for c in before], [value[c] for c in before],
+                                 story.scenes[k - 1].carry)
+        alone = compile_constraints(cast, story.situations[k - 1], previous)
+        mine = torch.tensor([value[f"scene{k}/{c}"] for c in alone.columns], dtype=torch.float64)
+        alone_y = alone.A @ mine
+        for r, name in enumerate(alone.names):
+            if name.startswith("continuity:"):
+                i = chain.names.index(f"scene{k}/{name}")
+                assert float(joint[i] - chain.lower[i]) == pytest.approx(float(alone_y[r] - alone.lower[r]), abs=1e-12)
+                assert float(chain.upper[i] - joint[i]) == pytest.approx(float(alone.upper[r] - alone_y[r]), abs=1e-12)
+                checked += 1
+    assert checked > 0
