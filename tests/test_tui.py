@@ -19,9 +19,15 @@ import torch
 from rich.console import Console
 from storydiff.tui.app import StorydiffApp
 from storydiff.tui.dialogs import ErrorDialog, ExportDialog, FormDialog
+from storydiff.tui.inspector import bar
+from storydiff.tui.palette import GLYPHS
+from storydiff.tui.session import Session
+from storydiff.tui.sources import demo_situation, open_target
+from textual.widgets import RadioButton
 
 from storydiff.engine import Engine
 from storydiff.loader import bundled_library, load_characters, load_situation
+from storydiff.models import Pin
 
 SIZE = (120, 40)
 STEPS = 5
@@ -78,6 +84,11 @@ def rendered(widget) -> str:
     console = Console(width=200, record=True, file=io.StringIO())
     console.print(widget.content)
     return console.export_text()
+
+
+def notices(app: StorydiffApp) -> list[str]:
+    """The notifications on screen, as plain text (shown only with `run_test(notifications=True)`)."""
+    return [str(toast.render()) for toast in app.screen.query("Toast")]
 
 
 def strip_text(app: StorydiffApp) -> str:
@@ -270,6 +281,61 @@ async def test_edit_undo_and_redo(engine, tmp_path, storm):
         assert len(app.session.edits) == 1 and app.session.step.index == 2
 
 
+def take(session: Session, n: int) -> None:
+    for _, step in zip(range(n), session.iterator(), strict=False):
+        session.accept(step)
+
+
+def twin(engine: Engine, change) -> Session:
+    """What the app should reach, without it: two steps, `change(session)`, one more step."""
+    session = Session(engine, open_target(demo_situation()), steps=STEPS)
+    take(session, 2)
+    change(session)
+    take(session, 1)
+    return session
+
+
+async def test_an_edit_while_paused_shows_at_once_and_applies_on_resume(engine, tmp_path):
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await steps(pilot, 2)
+        before = app.session.scene().cell("mara", 1)
+        emotion = min(before.shown, key=before.shown.get)  # the least shown: edited, it is the one on the grid
+        await open_dialog(pilot, "e")
+        await submit(pilot, f"shown.{emotion}", "0.95")
+        assert app.session.step.index == 1 and app.state == "paused"
+        assert app.inspector.cell.shown[emotion] == 0.95
+        shown = rendered(app.inspector)
+        assert f"  shown {bar(0.95)} 0.95" in shown and f"* mara.shown.{emotion}@1 = 0.95" in shown
+        cell = app.grid.get_cell("mara", "1")
+        assert cell.plain.startswith(f" {GLYPHS[emotion]}.95")
+        assert any("italic" in str(span.style) for span in cell.spans)
+        await steps(pilot, 1)
+        expected = twin(engine, lambda s: s.edit(f"mara.shown.{emotion}@1", 0.95))
+        assert torch.equal(app.session.step.projected, expected.step.projected)
+        assert app.session.scene() == engine.scenes(app.session.run, app.session.step)[0]
+
+
+async def test_a_pin_while_paused_shows_at_once_and_is_honoured_on_resume(engine, tmp_path):
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await steps(pilot, 2)
+        await pilot.press("right")
+        assert app.grid.selected == ("mara", 2) and app.session.scene().cell("mara", 2).shown["fear"] < 0.7
+        await open_dialog(pilot, "p")
+        await submit(pilot, "shown.fear", ">=0.7")
+        assert app.session.step.index == 1 and app.state == "paused"
+        assert app.inspector.cell.shown["fear"] == pytest.approx(0.7)
+        assert f"  shown {bar(0.7)} 0.70" in rendered(app.inspector)
+        cell = app.grid.get_cell("mara", "2")
+        assert cell.plain.startswith(f" {GLYPHS['fear']}.70")
+        assert any("underline" in str(span.style) for span in cell.spans)
+        await steps(pilot, 1)
+        expected = twin(engine, lambda s: s.pin(Pin(var="mara.shown.fear@2", min=0.7)))
+        assert torch.equal(app.session.step.projected, expected.step.projected)
+        assert app.session.scene() == engine.scenes(app.session.run, app.session.step)[0]
+
+
 async def test_delete_unpins_the_selected_cell_and_undo_restores(engine, tmp_path):
     app = make_app(engine, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -446,6 +512,47 @@ async def test_a_story_goes_scene_by_scene_carrying_mood_and_stance(engine, tmp_
         assert app.session.part == 1 and app.session.done == [first]
         assert app.session.previous and all(".stance." in k for k in app.session.previous)
         assert "scene 2 of 7" in rendered(app.query_one("#situation"))
+
+
+async def test_next_scene_on_a_situation_says_why_not(engine, tmp_path):
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await run_to_end(pilot)
+        await pilot.press("right_square_bracket")
+        await until(pilot, lambda: notices(app))
+        assert "storm.situation.xml is a situation, not a story" in notices(app)[-1]
+        assert app.session.part == 0 and app.session.done == []
+
+
+async def test_a_story_scene_carries_the_story_into_its_exports(engine, tmp_path):
+    from storydiff.export import from_json
+    from storydiff.render import regenerate_command
+
+    path = bundled_library() / "stories" / "saltmarsh.story.xml"
+    app = make_app(engine, tmp_path, target=path, steps=3, draft_path=tmp_path / "saltmarsh.draft.json")
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_end(pilot)
+        await pilot.press("right_square_bracket")
+        await until(pilot, lambda: app.session.finished)
+        await settle(pilot)
+        await pilot.press("x")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ExportDialog)
+        next(b for b in dialog.query(RadioButton) if b.name == "json").value = True
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        exported = from_json((tmp_path / "saltmarsh.json").read_text(encoding="utf-8"))
+        story = open_target(path).story
+    two = story.model_copy(update={"scenes": story.scenes[:2], "situations": story.situations[:2]})
+    by_cli = engine.sample_story(two, seed=0, steps=3, sampler="heun", guidance=1.0)
+    assert exported == by_cli  # the same scenes, provenance included: the CLI regenerates them
+    assert [(s.provenance.story, s.provenance.part, s.provenance.seed) for s in exported] == \
+        [("saltmarsh", 0, 0), ("saltmarsh", 1, 0)]
+    regenerate = regenerate_command(exported[1].provenance)
+    assert regenerate.startswith("storydiff sample <saltmarsh.story.xml> --seed 0 ")
+    assert regenerate.endswith("(scene 2)")
 
 
 async def test_open_and_guidance_dialogs_check_what_is_typed(engine, tmp_path, monkeypatch):

@@ -125,6 +125,21 @@ def test_pausing_after_an_edit_does_not_apply_it_twice(engine, opened):
     assert straight.scene().cell("mara", 2).felt["joy"] != unedited.scene().cell("mara", 2).felt["joy"]
 
 
+def test_a_pin_shows_until_a_step_answers_it_and_undo_takes_it_back(engine, opened):
+    session = Session(engine, opened, steps=STEPS)
+    run_through(session, 2)
+    unpinned = session.scene()
+    assert unpinned.cell("mara", 2).shown["fear"] < 0.7
+    session.pin(Pin(var="mara.shown.fear@2", min=0.7))
+    assert session.scene().cell("mara", 2).shown["fear"] == pytest.approx(0.7)
+    session.undo()
+    assert session.scene() == unpinned
+    session.redo()
+    assert session.scene().cell("mara", 2).shown["fear"] == pytest.approx(0.7)
+    run_through(session, 1)
+    assert session.scene() == engine.scenes(session.run, session.step)[0]
+
+
 def test_an_infeasible_pin_changes_nothing(engine, opened):
     session = Session(engine, opened, steps=STEPS)
     run_through(session, 2)

@@ -7,6 +7,7 @@ being computed.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 from typing import ClassVar
@@ -40,6 +41,11 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, ValidationError):
         return "\n".join(str(p) for p in error.problems)
     return str(error)
+
+
+def cells_of(variables: Iterable[str]) -> set[tuple[str, int]]:
+    """The (character, beat) cells that variables such as `mara.felt.joy@2` belong to."""
+    return {(name.split(".", 1)[0], int(name.rsplit("@", 1)[1])) for name in variables}
 
 
 class StorydiffApp(App[None]):
@@ -253,13 +259,6 @@ class StorydiffApp(App[None]):
             return "done"
         return "paused" if self.session.step else "ready"
 
-    def pinned_cells(self) -> set[tuple[str, int]]:
-        out = set()
-        for pin in self.session.pins if self.session else []:
-            name = pin.var
-            out.add((name.split(".", 1)[0], int(name.rsplit("@", 1)[1])))
-        return out
-
     def refresh_view(self, reshape: bool = False) -> None:
         session = self.session
         if session is None:
@@ -269,7 +268,7 @@ class StorydiffApp(App[None]):
             cast = [(cid, session.opened.cast[cid].name.split()[0]) for cid in situation.cast]
             self.grid.set_shape(cast, situation.beats, {e.beat for e in situation.events})
         scene = session.scene()
-        self.grid.show(scene, self.pinned_cells())
+        self.grid.show(scene, cells_of(p.var for p in session.pins), cells_of(e.var for e in session.edits))
         self.query_one("#legend", Static).update(legend(scene) if scene else "")
         part = f"scene {session.part + 1} of {len(session.opened.situations)}" if session.opened.story else ""
         panel = render_situation(situation, session.opened.cast, session.pins, part)
@@ -295,7 +294,8 @@ class StorydiffApp(App[None]):
         cid, beat = selected
         events = [e.text or e.id for e in scene.events if e.beat == beat]
         pins = [describe_pin(p) for p in session.pins_on(cid, beat)]
-        self.inspector.show(scene.cell(cid, beat), scene.names[cid], scene.names, events, pins)
+        edits = [f"{e.var} = {e.value:g}" for e in session.edits_on(cid, beat)]
+        self.inspector.show(scene.cell(cid, beat), scene.names[cid], scene.names, events, pins, edits)
 
     def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
         self.refresh_inspector()
@@ -422,7 +422,7 @@ class StorydiffApp(App[None]):
             except ValueError as e:
                 return str(e)
             except StorydiffError as e:
-                return f"Refused, it cannot hold with: {e}"
+                return f"Refused: {e}"
             return None
 
         def done(changed: bool | None) -> None:
@@ -499,7 +499,11 @@ class StorydiffApp(App[None]):
                                                    "characters/situations/storm.situation.xml")], check))
 
     def action_next_scene(self) -> None:
-        if self.session is None or not self.session.opened.story:
+        if self.session is None:
+            return
+        if not self.session.opened.story:
+            self.notify(f"{self.session.opened.path.name} is a situation, not a story: "
+                        "] goes on to a story's next scene (.story.xml).")
             return
         self.stop()
         try:

@@ -1,7 +1,8 @@
 """The beat grid: one row per character, one column per beat, the dominant shown emotion in each cell.
 
 A cell reads ` ▲.62≠`: the emotion's glyph (and colour), its shown intensity, and
-`≠` where felt and shown differ (subtext). Pinned cells are underlined and bold.
+`≠` where felt and shown differ (subtext). Pinned cells are underlined and bold,
+cells the writer edited are in italics.
 The arrow keys move the selection; the app shows the selected cell in the inspector.
 """
 from __future__ import annotations
@@ -18,11 +19,11 @@ from .palette import COLOURS, FAINT_GLYPH, GAP_MARK, GLYPHS, intensity
 CELL_WIDTH = 6
 
 
-def cell_text(cell: CharacterBeat, pinned: bool = False) -> Text:
+def cell_text(cell: CharacterBeat, pinned: bool = False, edited: bool = False) -> Text:
     """` ▲.62≠` for one character at one beat (the leading space separates the columns)."""
     emotion, value = cell.dominant("shown")
     mark = GAP_MARK if cell.subtext else " "
-    style = "bold underline" if pinned else ""
+    style = ("bold underline " if pinned else "") + ("italic" if edited else "")
     if value < SHOWN_FLOOR:
         return Text.assemble(" ", (FAINT_GLYPH, "dim"), (intensity(value), f"dim {style}"), mark)
     colour = COLOURS[emotion]
@@ -42,7 +43,7 @@ def legend(scene: Scene) -> Text:
     for emotion in seen:
         parts += [(GLYPHS[emotion], COLOURS[emotion]), f" {emotion}  "]
     parts += [f"{FAINT_GLYPH} nothing shown  {GAP_MARK} felt ≠ shown  ", ("underlined", "underline"),
-              " pinned"]
+              " pinned  ", ("italic", "italic"), " edited"]
     return Text.assemble(*parts)
 
 
@@ -65,14 +66,14 @@ class BeatGrid(DataTable):
         for cid, name in cast:
             self.add_row(*[Text(" " * CELL_WIDTH)] * beats, key=cid, label=name)
 
-    def show(self, scene: Scene | None, pinned: set[tuple[str, int]]) -> None:
-        """Fill every cell from a scene (placeholders while there is none yet)."""
+    def show(self, scene: Scene | None, pinned: set[tuple[str, int]], edited: set[tuple[str, int]]) -> None:
+        """Fill every cell from a scene (placeholders while there is none yet); marks (character, beat)s."""
         for cid in self.cast:
             for beat in range(1, len(self.columns) + 1):
                 if scene is None:
                     text = Text(" …", "dim")
                 else:
-                    text = cell_text(scene.cell(cid, beat), (cid, beat) in pinned)
+                    text = cell_text(scene.cell(cid, beat), (cid, beat) in pinned, (cid, beat) in edited)
                 self.update_cell(cid, str(beat), text)
 
     @property

@@ -2,8 +2,8 @@
 
 Felt against shown for the strongest emotions (the gap is the subtext), mood as a
 PAD point, stance toward each other character, the constraint rows holding the
-cell where it is (by name, as the projection reports them), and the behaviour
-chosen from the character's repertoire.
+cell where it is (by name, as the projection reports them), the writer's pins and
+edits on it, and the behaviour chosen from the character's repertoire.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def top_emotions(cell: CharacterBeat, n: int = TOP) -> list[str]:
 
 
 def render_cell(cell: CharacterBeat, name: str, names: dict[str, str], events: list[str],
-                pins: list[str]) -> Group:
+                pins: list[str], edits: list[str]) -> Group:
     """The inspector's content for one cell."""
     out: list[Text] = [Text.assemble((name, "bold"), f" · beat {cell.beat}")]
     for event in events:
@@ -73,6 +73,9 @@ def render_cell(cell: CharacterBeat, name: str, names: dict[str, str], events: l
     if pins:
         out.append(Text("pinned", "dim"))
         out += [Text(f"  * {p}") for p in pins]
+    if edits:
+        out.append(Text("edited", "dim"))
+        out += [Text(f"  * {e}", "italic") for e in edits]
     rules = [row for row in cell.binding if not row.startswith("box:")]
     edges = len(cell.binding) - len(rules)
     out.append(Text("held by", "dim"))
@@ -95,9 +98,10 @@ class Inspector(Static):
         self.cell: CharacterBeat | None = None
 
     def show(self, cell: CharacterBeat | None, name: str = "", names: dict[str, str] | None = None,
-             events: list[str] | None = None, pins: list[str] | None = None) -> None:
+             events: list[str] | None = None, pins: list[str] | None = None,
+             edits: list[str] | None = None) -> None:
         self.cell = cell
         if cell is None:
             self.update("No scene yet: press space to start denoising.")
             return
-        self.update(render_cell(cell, name, names or {}, events or [], pins or []))
+        self.update(render_cell(cell, name, names or {}, events or [], pins or [], edits or []))

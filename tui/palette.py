@@ -28,7 +28,6 @@ COLOURS: dict[str, str] = {
 FAINT = 0.15
 FAINT_GLYPH = "·"
 GAP_MARK = "≠"   # felt and shown differ (subtext)
-PIN_MARK = "*"   # a pin holds a value of this cell
 
 
 def intensity(value: float) -> str:

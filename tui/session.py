@@ -5,6 +5,8 @@ recorded as a snapshot of the draft before it, so undo and redo restore exactly
 what was on screen, trajectory included. Denoising always continues from the
 latest step with `Engine.denoise(run, resume=step, edits=...)`, so pausing, pinning
 and reopening a saved draft all continue exactly as an uninterrupted run would.
+A pin or an edit made since the latest step shows at once: the scene on screen is
+that step's estimate with the change written in (the sampler is not touched by it).
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ class Snapshot:
     """Everything undo and redo restore."""
 
     pins: tuple[Pin, ...]
+    pinned_at: tuple[tuple[str, int], ...]
     edits: tuple[Edit, ...]
     seed: int
     steps: int
@@ -83,7 +86,10 @@ class Session(Drafted):
     undo_stack: list[Snapshot] = field(default_factory=list)
     redo_stack: list[Snapshot] = field(default_factory=list)
     run: Run | None = None
-    _scene: tuple[Step, Run, Scene] | None = field(default=None, repr=False, compare=False)
+    # the step index each of the writer's pins was made after (-1: start), as `Edit.at` for edits
+    pinned_at: dict[str, int] = field(default_factory=dict)
+    _scene: tuple[Step, Run, tuple[dict[str, float], list[Pin]], Scene] | None = field(
+        default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.run is None:
@@ -107,17 +113,40 @@ class Session(Drafted):
     def story_has_next(self) -> bool:
         return self.part + 1 < len(self.opened.situations)
 
+    def pending(self) -> tuple[dict[str, float], list[Pin]]:
+        """The edits and pins made since the current step: no step has answered them yet."""
+        at = self.step.index if self.step else -1
+        return ({e.var: e.value for e in self.edits if e.at == at},
+                [p for p in self.pins if self.pinned_at.get(p.var) == at])
+
     def scene(self) -> Scene | None:
-        """The current step's projected estimate as a scene (the sampled scene once finished)."""
-        if self.step is None:
+        """The current step's projected estimate as a scene (the sampled scene once finished).
+
+        Pending edits and pins are written into it, so the writer sees a change when making it,
+        not one step later; a story's scene carries the story's provenance, as the CLI gives it.
+        """
+        step = self.step
+        if step is None:
             return None
-        if self._scene is None or self._scene[0] is not self.step or self._scene[1] is not self.run:
-            self._scene = (self.step, self.run, self.engine.scenes(self.run, self.step)[0])
-        return self._scene[2]
+        pending = self.pending()
+        cached = self._scene
+        if cached is None or cached[0] is not step or cached[1] is not self.run or cached[2] != pending:
+            edits, pins = pending
+            shown = dataclasses.replace(step, projected=_write(step.projected, edits, self.run, pins))
+            scene = self.engine.scenes(self.run, shown)[0]
+            if self.opened.story:
+                scene.provenance = scene.provenance.model_copy(
+                    update={"story": self.opened.story.id, "part": self.part, "seed": self.seed})
+            self._scene = (step, self.run, pending, scene)
+        return self._scene[3]
 
     def pins_on(self, character: str, beat: int) -> list[Pin]:
         """The writer's pins on one cell."""
-        return [p for p in self.pins if p.var.startswith(f"{character}.") and p.var.endswith(f"@{beat}")]
+        return [p for p in self.pins if _on(p.var, character, beat)]
+
+    def edits_on(self, character: str, beat: int) -> list[Edit]:
+        """The writer's edits on one cell."""
+        return [e for e in self.edits if _on(e.var, character, beat)]
 
     def scenes(self) -> list[Scene]:
         """The story's finished scenes and the current one: what export writes."""
@@ -148,7 +177,7 @@ class Session(Drafted):
         held = {e.var: e.value for e in self.edits}
         if step is None:
             return self.engine.denoise(self.run, edits=held)
-        fresh = {e.var for e in self.edits if e.at == step.index}
+        fresh, _ = self.pending()
         settled = {name: value for name, value in held.items() if name not in fresh}
         base = dataclasses.replace(step, projected=_write(step.projected, settled, self.run))
         return self.engine.denoise(self.run, resume=base, edits=held)
@@ -160,11 +189,11 @@ class Session(Drafted):
     # ------------------------------------------------------------ changes (undoable)
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(tuple(self.pins), tuple(self.edits), self.seed, self.steps, self.guidance,
-                        tuple(self.history), tuple(self.trace))
+        return Snapshot(tuple(self.pins), tuple(self.pinned_at.items()), tuple(self.edits), self.seed,
+                        self.steps, self.guidance, tuple(self.history), tuple(self.trace))
 
     def _restore(self, snap: Snapshot) -> None:
-        self.pins, self.edits = list(snap.pins), list(snap.edits)
+        self.pins, self.pinned_at, self.edits = list(snap.pins), dict(snap.pinned_at), list(snap.edits)
         self.seed, self.steps, self.guidance = snap.seed, snap.steps, snap.guidance
         self.history, self.trace = list(snap.history), list(snap.trace)
         self.run = self.prepare()
@@ -190,6 +219,7 @@ class Session(Drafted):
         self._record()
         self.pins, self.run = pins, run
         self._revise_point()
+        self.pinned_at = {**self.pinned_at, pin.var: self.step.index if self.step else -1}
 
     def edit(self, var: str, value: float) -> None:
         """Write a value into the scene from the current step on (the model and projection may move it)."""
@@ -205,6 +235,7 @@ class Session(Drafted):
         run = self.prepare(pins=pins)
         self._record()
         self.pins, self.run = pins, run
+        self.pinned_at = {var: at for var, at in self.pinned_at.items() if var not in variables}
 
     def restart(self, seed: int | None = None, steps: int | None = None,
                 guidance: float | None = None) -> None:
@@ -216,6 +247,7 @@ class Session(Drafted):
         self.guidance = self.guidance if guidance is None else guidance
         self.run, self.history, self.trace = run, [], []
         self.edits = [dataclasses.replace(e, at=-1) for e in self.edits]
+        self.pinned_at = dict.fromkeys(self.pinned_at, -1)
 
     def undo(self) -> bool:
         if not self.undo_stack:
@@ -242,6 +274,7 @@ class Session(Drafted):
         self.run = run
         if not same_shape:
             self.history, self.trace, self.edits = [], [], []
+            self.pinned_at = dict.fromkeys(self.pinned_at, -1)
             self.undo_stack.clear()
             self.redo_stack.clear()
         else:
@@ -256,17 +289,25 @@ class Session(Drafted):
         previous = carry_over(scene, self.opened.carry(self.part + 1))
         self.done.append(scene)
         self.part, self.previous = self.part + 1, previous or None
-        self.pins, self.edits, self.history, self.trace = [], [], [], []
+        self.pins, self.edits, self.history, self.trace, self.pinned_at = [], [], [], [], {}
         self.undo_stack.clear()
         self.redo_stack.clear()
         self.run = self.prepare()
 
 
-def _write(x: torch.Tensor, values: dict[str, float], run: Run) -> torch.Tensor:
-    """A copy of a `[batch, characters, beats, features]` state with the named variables set."""
-    if not values:
+def _on(var: str, character: str, beat: int) -> bool:
+    return var.startswith(f"{character}.") and var.endswith(f"@{beat}")
+
+
+def _write(x: torch.Tensor, values: dict[str, float], run: Run, pins: list[Pin] | None = None) -> torch.Tensor:
+    """A copy of a `[batch, characters, beats, features]` state with the named variables set
+    and pinned ones moved to the nearest value their pins allow."""
+    if not values and not pins:
         return x
     flat = x.reshape(x.shape[0], -1).clone()
     for name, value in values.items():
         flat[:, int(run.layout.positions[run.layout.index(name)])] = value
+    for pin in pins or []:
+        at = int(run.layout.positions[run.layout.index(pin.var)])
+        flat[:, at] = flat[:, at].clamp(*pin.bounds)
     return flat.reshape(x.shape)
