@@ -6,8 +6,10 @@ step for the whole batch and must be both fast and exact: `project` returns the
 nearest point of `C` to each row of `x`, with every row met to `tol` (max violation
 scaled by row norm, checked in float64), and reports how far each sample moved and
 which named rows hold it there. Pass the previous call's info back as `warm_start`
-and the solver starts from the previous multipliers. The method is a semismooth-Newton
-augmented Lagrangian; see `storydiff.projection_alm` for why. Large batches are solved
+and the solver starts from the previous multipliers, finishing by an active-set method
+where the rows that hold the scene have barely changed (`storydiff.projection_active`).
+The method is otherwise a semismooth-Newton augmented Lagrangian; see
+`storydiff.projection_alm` for why. Large batches are solved
 part by part — the set's independent chains apart from the rest, `storydiff.projection_parts`.
 """
 from __future__ import annotations
