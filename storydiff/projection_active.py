@@ -33,7 +33,7 @@ class ActiveSetResult:
     y: torch.Tensor         # [n, b] float64
     dual: torch.Tensor      # [m, b] float64
     solved: torch.Tensor    # [b] bool
-    rounds: torch.Tensor    # [b] active-set rounds taken
+    rounds: torch.Tensor    # [b] active-set solves taken, settled or not
     cg: torch.Tensor        # [b] conjugate-gradient steps taken
 
 
@@ -96,7 +96,6 @@ def active_set(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: t
             put_columns(out.y, cols, take_columns(y, done))
             put_columns(out.dual, cols, take_columns(lam, done).mul_(take_columns(off, done).logical_not_()))
             out.solved[cols] = True
-            out.rounds[cols] = round_
         keep = torch.nonzero(~accept & ~give_up).squeeze(1)
         if keep.numel() == 0 or round_ == max_rounds:
             break
@@ -117,4 +116,5 @@ def active_set(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: t
                                        residual.to(torch.float32), forcing, max_cg, steps)
         lam = lam + delta.to(torch.float64)
         out.cg[live] += steps
+        out.rounds[live] += 1
     return out
