@@ -14,7 +14,7 @@ from .checkpoint import default_checkpoint, load_checkpoint
 from .conditioning import SceneCondition, condition_from
 from .denoiser import Denoiser
 from .embedding import embed_cached
-from .errors import StorydiffError
+from .errors import InfeasibleError, StorydiffError
 from .layout import StateLayout
 from .limits import variable_limits
 from .models import Cast, Pin, Situation, Story
@@ -203,11 +203,28 @@ class Engine:
         return out
 
     def sample_story(self, story: Story, cast: Cast | None = None, seed: int = 0, **options) -> list[Scene]:
-        """Scene after scene; each starts where the previous one's mood and stance ended (DESIGN §3)."""
+        """Scene after scene; each starts where the previous one's mood and stance ended (DESIGN §3).
+
+        Refuses a story whose scenes cannot follow one another before sampling any. A chain
+        that holds can still dead-end on an unlucky sample (a scene ends where the next cannot
+        start, scenes being sampled one at a time): the error says so, and another seed is the remedy.
+        """
+        from .feasibility import require_story_feasible
+
+        if story.situations:
+            pinned = [s.model_copy(update={"pins": [*s.pins, *options.get("pins", ())]}) for s in story.situations]
+            require_story_feasible(_cast_of(story.situations[0], cast), story.model_copy(update={"situations": pinned}))
         scenes: list[Scene] = []
         for k, (part, situation) in enumerate(zip(story.scenes, story.situations)):
             previous = carry_over(scenes[-1], part.carry) if scenes else None
-            (scene,) = self.sample(situation, n=1, seed=seed + k, cast=cast, previous=previous, **options)
+            try:
+                (scene,) = self.sample(situation, n=1, seed=seed + k, cast=cast, previous=previous, **options)
+            except InfeasibleError as e:
+                if previous is None:
+                    raise
+                raise InfeasibleError(f"story {story.id!r}: scene {k + 1} ({situation.id}) cannot start where "
+                                      f"this sample of scene {k} ended (the scenes can follow one another, this "
+                                      f"sample cannot): sample again with another seed. {e}") from e
             # the scene depends on the ones before it: only the story regenerates it
             scene.provenance = scene.provenance.model_copy(update={"story": story.id, "part": k, "seed": seed})
             scenes.append(scene)

@@ -33,3 +33,7 @@ class ValidationError(Exception):
 
 class StorydiffError(Exception):
     """An error a user can act on (bad checkpoint, infeasible scene, bad argument); printed as one line."""
+
+
+class InfeasibleError(StorydiffError):
+    """No scene satisfies every rule: the message names the rows that conflict."""

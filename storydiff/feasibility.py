@@ -23,7 +23,7 @@ import torch
 from scipy.optimize import linprog
 
 from .constraints import carried_state, compile_constraints, row_family
-from .errors import Problem, StorydiffError
+from .errors import InfeasibleError, Problem
 from .models import Cast, Situation, Story
 from .polytope import Polytope
 
@@ -210,7 +210,7 @@ def explain_infeasible(cast: Cast, situation: Situation, previous: Mapping[str, 
 
 def require_feasible(cast: Cast, situation: Situation, previous: Mapping[str, float] | None = None,
                      polytope: Polytope | None = None) -> None:
-    """Raise StorydiffError if the scene has no solution: one line, the conflict named once.
+    """Raise InfeasibleError if the scene has no solution: one line, the conflict named once.
 
     A conflict that involves a pin no file writes is the caller's to fix: it is told without a
     file position, led by that pin, so that no writer's file is blamed for it.
@@ -220,9 +220,9 @@ def require_feasible(cast: Cast, situation: Situation, previous: Mapping[str, fl
         return
     given = next((r for r in rows if r.given), None)
     if given is not None:
-        raise StorydiffError(_sentence(given, rows))
+        raise InfeasibleError(_sentence(given, rows))
     problem = _problem(situation, rows)
-    raise StorydiffError(f"{problem.path}:{problem.line}:{problem.column}: {problem.message}")
+    raise InfeasibleError(f"{problem.path}:{problem.line}:{problem.column}: {problem.message}")
 
 
 def story_polytope(cast: Cast, story: Story) -> Polytope:
@@ -289,3 +289,15 @@ def explain_story_infeasible(cast: Cast, story: Story) -> list[Problem]:
     src = part.source or story.source
     return [Problem(src.path if src else "<story>", src.line if src else 1, src.column if src else 1, "infeasible",
                     message)]
+
+
+def require_story_feasible(cast: Cast, story: Story) -> None:
+    """Raise InfeasibleError, one line, if a scene has no solution or the scenes cannot follow each other.
+
+    Run before a story is sampled, so that a chain that breaks at its fifth scene is refused
+    before four scenes are sampled in vain, with the error `validate` gives for it.
+    """
+    for situation in story.situations:
+        require_feasible(cast, situation)
+    for problem in explain_story_infeasible(cast, story):
+        raise InfeasibleError(f"{problem.path}:{problem.line}:{problem.column}: {problem.message}")

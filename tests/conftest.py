@@ -20,6 +20,39 @@ def locate(text: str, needle: str, occurrence: int = 1) -> tuple[int, int]:
     return line, at - (text.rfind("\n", 0, at) + 1) + 1
 
 
+SITUATION = """<?xml version="1.0" encoding="UTF-8"?>
+<situation xmlns="https://storydiff.org/ns/1.0" version="1.0" id="{id}">
+  <cast>
+    <member ref="mara"/>
+    <member ref="ilan"/>
+  </cast>
+  <beats count="4"/>
+  <pins>
+    <pin var="{var}" {bound}/>
+  </pins>
+</situation>
+"""
+STORY = """<?xml version="1.0" encoding="UTF-8"?>
+<story xmlns="https://storydiff.org/ns/1.0" version="1.0" id="night-and-morning">
+  <scene href="../situations/night.situation.xml"/>
+  <scene href="../situations/morning.situation.xml" carry="{carry}"/>
+</story>
+"""
+
+
+def write_night_and_morning(folder: Path, night: str, morning: str, carry: str) -> Path:
+    """A two-scene story of mara and ilan under `folder`, each scene with one pin (`"var@beat min=…"`)."""
+    (folder / "situations").mkdir()
+    (folder / "stories").mkdir()
+    for id, pin in (("night", night), ("morning", morning)):
+        var, bound = pin.split(" ", 1)
+        (folder / "situations" / f"{id}.situation.xml").write_text(SITUATION.format(id=id, var=var, bound=bound),
+                                                                    encoding="utf-8")
+    story = folder / "stories" / "night-and-morning.story.xml"
+    story.write_text(STORY.format(carry=carry), encoding="utf-8")
+    return story
+
+
 @pytest.fixture
 def library_copy(tmp_path: Path) -> Path:
     """A writable copy of the shipped example library (XML files only)."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import LIBRARY, write_night_and_morning
 from storydiff.tui import draft
 from storydiff.tui.palette import COLOURS, GLYPHS
 from storydiff.tui.session import Session
@@ -201,6 +202,28 @@ def test_a_story_draft_keeps_its_finished_scenes_and_what_carries_over(engine, t
     run_through(session)
     run_through(reopened)
     assert torch.equal(session.step.projected, reopened.step.projected)
+
+
+def test_a_scene_the_next_cannot_start_from_keeps_the_draft_where_it_was(engine, tmp_path):
+    # mara trusts ilan (0.6; her trust stays within 0.5 of it) and night lets trust fall to 0.7 by beat 2, so to
+    # 0.3 by beat 4; morning starts at 0.1, 0.2 below the least night can end with: only a night that falls as
+    # fast as trust may leads into morning, and the prior keeps trust near 0.6
+    path = write_night_and_morning(tmp_path, 'mara.stance.ilan.trust@2 min="0.7"',
+                                   'mara.stance.ilan.trust@1 max="0.1"', "stance")
+    session = Session(engine, open_target(path, str(LIBRARY)), steps=3)
+    run_through(session)
+    before = (session.part, session.previous, session.run, list(session.history))
+    with pytest.raises(StorydiffError, match=r"scene 2 cannot start where this one ended .*resample \(r\)"):
+        session.next_part()
+    assert (session.part, session.previous, session.run, session.history) == before and session.done == []
+    assert session.finished and session.scene() is not None
+
+
+def test_a_story_whose_scenes_cannot_follow_is_refused_when_opened(tmp_path):
+    path = write_night_and_morning(tmp_path, 'mara.stance.ilan.trust@4 max="0.2"',
+                                   'mara.stance.ilan.trust@1 min="0.9"', "stance")
+    with pytest.raises(StorydiffError, match=r"scene 2 \(morning\) cannot follow scene 1 \(night\)"):
+        open_target(path, str(LIBRARY))
 
 
 def test_a_draft_for_the_bundled_example_is_written_in_the_working_folder(monkeypatch, tmp_path):

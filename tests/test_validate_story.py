@@ -5,31 +5,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import LIBRARY, locate
+from conftest import LIBRARY, locate, write_night_and_morning
 
 from storydiff import loader
 from storydiff.cli import main
 from storydiff.constraints import carried_state, compile_constraints
+from storydiff.errors import InfeasibleError
 from storydiff.feasibility import story_polytope
+from storydiff.models import Pin
 
-SITUATION = """<?xml version="1.0" encoding="UTF-8"?>
-<situation xmlns="https://storydiff.org/ns/1.0" version="1.0" id="{id}">
-  <cast>
-    <member ref="mara"/>
-    <member ref="ilan"/>
-  </cast>
-  <beats count="4"/>
-  <pins>
-    <pin var="{var}" {bound}/>
-  </pins>
-</situation>
-"""
-STORY = """<?xml version="1.0" encoding="UTF-8"?>
-<story xmlns="https://storydiff.org/ns/1.0" version="1.0" id="night-and-morning">
-  <scene href="../situations/night.situation.xml"/>
-  <scene href="../situations/morning.situation.xml" carry="{carry}"/>
-</story>
-"""
 # Each scene alone is feasible; one after the other they are not, through what carries over:
 # trust ends at most 0.2 but starts at least 0.9 (stance moves 0.2 at most across the cut);
 # pleasure ends at least 0.9 but starts at most -0.5 (mood keeps 0.7 of itself, mara's pull 0.3).
@@ -41,15 +25,8 @@ CHAINS = {
 
 
 def write_story(folder: Path, layer: str, carry: str) -> Path:
-    (folder / "situations").mkdir()
-    (folder / "stories").mkdir()
     var, (night, _), (morning, _) = CHAINS[layer]
-    for id, pin, bound in (("night", f"{var}@4", night), ("morning", f"{var}@1", morning)):
-        (folder / "situations" / f"{id}.situation.xml").write_text(SITUATION.format(id=id, var=pin, bound=bound),
-                                                                    encoding="utf-8")
-    story = folder / "stories" / "night-and-morning.story.xml"
-    story.write_text(STORY.format(carry=carry), encoding="utf-8")
-    return story
+    return write_night_and_morning(folder, f"{var}@4 {night}", f"{var}@1 {morning}", carry)
 
 
 @pytest.mark.parametrize("layer", sorted(CHAINS))
@@ -100,3 +77,46 @@ def test_the_chain_says_what_sampling_compiles_scene_by_scene():
                 assert float(chain.upper[i] - joint[i]) == pytest.approx(float(alone.upper[r] - alone_y[r]), abs=1e-12)
                 checked += 1
     assert checked > 0
+
+
+
+def _night_and_morning(folder: Path, night: str, morning: str):
+    """The story of `write_night_and_morning`, loaded with the bundled cast."""
+    cast = loader.load_characters(LIBRARY)
+    return loader.load_story(write_night_and_morning(folder, night, morning, "stance"), cast), cast
+
+
+@pytest.mark.slow
+def test_sampling_a_story_whose_scenes_cannot_follow_fails_before_any_scene(tmp_path, engine):
+    story, cast = _night_and_morning(tmp_path, 'mara.stance.ilan.trust@4 max="0.2"',
+                                     'mara.stance.ilan.trust@1 min="0.9"')
+    sampled = []
+    with pytest.raises(InfeasibleError, match=r"night-and-morning.story.xml:\d+:\d+: scene 2 \(morning\) cannot "
+                                              r"follow scene 1 \(night\)"):
+        engine.sample_story(story, cast, steps=1, progress=sampled.append)
+    assert sampled == []
+
+
+@pytest.mark.slow
+def test_a_pin_given_to_sample_story_is_checked_with_the_chain(tmp_path, engine):
+    # the pin holds both scenes' trust ≤ 0.45 at beat 4: morning alone can fall from 0.9 to 0.3 by then,
+    # but cannot start at 0.9 after a night that ended at most 0.2 below it
+    story, cast = _night_and_morning(tmp_path, 'mara.stance.ilan.trust@1 max="1"',
+                                     'mara.stance.ilan.trust@1 min="0.9"')
+    sampled = []
+    with pytest.raises(InfeasibleError, match="scene 2 .morning. cannot follow scene 1"):
+        engine.sample_story(story, cast, steps=1, progress=sampled.append,
+                            pins=[Pin(var="mara.stance.ilan.trust@4", max=0.45)])
+    assert sampled == []
+
+
+@pytest.mark.slow
+def test_a_sample_that_ends_where_the_next_scene_cannot_start_says_to_sample_again(tmp_path, engine):
+    # mara trusts ilan (0.6; her trust stays within 0.5 of it) and night lets trust fall to 0.7 by beat 2, so to
+    # 0.3 by beat 4; morning starts at 0.1, 0.2 below the least night can end with: only a night that falls as
+    # fast as trust may leads into morning, and the prior keeps trust near 0.6
+    story, cast = _night_and_morning(tmp_path, 'mara.stance.ilan.trust@2 min="0.7"',
+                                     'mara.stance.ilan.trust@1 max="0.1"')
+    with pytest.raises(InfeasibleError, match=r"story 'night-and-morning': scene 2 \(morning\) cannot start where "
+                                              r"this sample of scene 1 ended .* another seed\. .*trust"):
+        engine.sample_story(story, cast, steps=1, seed=0)

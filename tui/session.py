@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from storydiff.engine import Engine, Run, carry_over
+from storydiff.errors import StorydiffError
 from storydiff.models import Pin, Situation
 from storydiff.sampling import Step
 from storydiff.scene import Scene
@@ -286,13 +287,19 @@ class Session(Drafted):
         if not (self.finished and self.story_has_next and scene):
             raise ValueError("finish this scene first" if self.story_has_next
                              else "this is the story's last scene")
-        previous = carry_over(scene, self.opened.carry(self.part + 1))
+        before = self.part, self.previous
+        self.part, self.previous = self.part + 1, carry_over(scene, self.opened.carry(self.part + 1)) or None
+        try:
+            run = self.prepare(pins=[])
+        except StorydiffError as e:
+            self.part, self.previous = before
+            raise StorydiffError(f"scene {self.part + 2} cannot start where this one ended (the scenes can follow "
+                                 f"one another, this sample cannot): resample (r) or edit this scene. {e}") from e
         self.done.append(scene)
-        self.part, self.previous = self.part + 1, previous or None
         self.pins, self.edits, self.history, self.trace, self.pinned_at = [], [], [], [], {}
         self.undo_stack.clear()
         self.redo_stack.clear()
-        self.run = self.prepare()
+        self.run = run
 
 
 def _on(var: str, character: str, beat: int) -> bool:

@@ -67,14 +67,18 @@ def is_bundled(path: Path) -> bool:
 
 
 def open_target(path: str | Path, characters: str | None = None) -> Opened:
-    """Load a situation or a story; raises ValidationError (file:line:col problems) or OSError."""
+    """Load a situation or a story; raises ValidationError (file:line:col problems) or OSError, and
+    InfeasibleError for a story whose scenes cannot follow one another (found now, not at its fifth scene)."""
     target = Path(path)
     if not target.is_file():
         raise FileNotFoundError(f"{target}: no such file; open a .situation.xml, .story.xml or .draft.json")
     folder = find_characters_dir(target, characters)
     cast = load_characters(folder)
     if parse(target).kind == "story":
+        from storydiff.feasibility import require_story_feasible  # scipy's LP: only when a story is opened
+
         story = load_story(target, cast)
+        require_story_feasible(cast, story)
         return Opened(target, Path(folder), cast, list(story.situations), story, characters)
     return Opened(target, Path(folder), cast, [load_situation(target, cast)], None, characters)
 
