@@ -48,7 +48,7 @@ class Settings:
     max_cg: int = 100           # CG steps per Newton step
     max_newton: int = 300       # Newton steps per sample before giving up
     line_search_steps: int = 8
-    active_rounds: int = 4      # active-set rounds a warm start tries first (`projection_active`)
+    active_rounds: int = 6      # active-set rounds a warm start tries first (`projection_active`)
     active_forcing: float = 1e-4  # relative CG residual of each active-set solve
 
 

@@ -75,8 +75,13 @@ def _feasible_point(rng: np.random.Generator, layout: StateLayout, never: dict[s
 
 
 def _character_rows(rows: _Rows, rng: np.random.Generator, layout: StateLayout, character: str,
-                    never: list[int]) -> None:
-    """Ranges, display rules, volatility, mood pull and events of one character."""
+                    never: list[int], y0: np.ndarray) -> None:
+    """Ranges, display rules, volatility, mood pull and events of one character.
+
+    `y0` is made to obey the caps and display rules, whose bounds a compiled scene has at one
+    value for every beat and at 0 (`constraints.display`): widening them instead would put
+    rows a hair off 0 where "never", range and display rows meet, vertices no compiled scene has.
+    """
     beats = layout.beats
     items = [(layer, e) for layer in ("felt", "shown") for e in OCC_EMOTIONS] + [("mood", d) for d in PAD]
     items += [("stance", f"{o}.{s}") for o in layout.cast if o != character for s in STANCE]
@@ -98,6 +103,7 @@ def _character_rows(rows: _Rows, rng: np.random.Generator, layout: StateLayout, 
                 hi = 0.0
             elif e in caps:
                 hi = float(caps[e])
+                y0[col(layer, item, b)] = min(y0[col(layer, item, b)], hi)
             kind = "never" if hi == 0.0 else "max"
             rows.add(f"{character}.range.{layer}.{item}.{kind}@{b + 1}", [col(layer, item, b)], [1.0], lo, hi)
             if b + 1 < beats:
@@ -109,6 +115,8 @@ def _character_rows(rows: _Rows, rng: np.random.Generator, layout: StateLayout, 
             k = rng.uniform(0.3, 0.8)
             bound = (-np.inf, 0.0) if r % 2 == 0 else (0.0, np.inf)
             vals = [-k, 1.0] if r % 2 == 0 else [-1.0, 1.0]
+            # de-intensify (shown ≤ k·felt) or intensify (shown ≥ felt)
+            y0[shown] = min(y0[shown], k * y0[felt]) if r % 2 == 0 else max(y0[shown], y0[felt])
             name = f"culture:synthetic.display.{OCC_EMOTIONS[e]}.public@{b + 1}"
             rows.add(name, [felt, shown], vals, *bound)
         for d, dim in enumerate(PAD):
@@ -151,6 +159,6 @@ def synthetic_scene(characters: int = 8, beats: int = 24, seed: int = 0) -> tupl
     y0 = _feasible_point(rng, layout, never)
     rows = _Rows()
     for character in cast:
-        _character_rows(rows, rng, layout, character, never[character])
+        _character_rows(rows, rng, layout, character, never[character], y0)
     _scene_rows(rows, rng, layout, y0)
     return rows.polytope(layout, y0), torch.from_numpy(y0)

@@ -174,6 +174,19 @@ def test_small_moves_finish_in_a_few_active_set_rounds():
     assert (y - project(moved, polytope)[0]).norm(dim=1).max() <= DIST
 
 
+def test_a_degenerate_scene_settles_in_the_active_set_though_its_violation_rises_on_the_way():
+    """Where "never", range and display rows meet at 0 the guesses overshoot before they settle: a rise that
+    stays below where the sample came in is not a reason to hand it to the augmented Lagrangian."""
+    polytope, y0 = synthetic_scene(characters=3, beats=12, seed=0)
+    g = torch.Generator().manual_seed(0)
+    x = y0 + 0.15 * torch.randn(32, y0.numel(), generator=g, dtype=torch.float64)
+    _, info = project(x, polytope)
+    moved = x + 0.006 * torch.randn(x.shape, generator=g, dtype=torch.float64)
+    y, warm = project(moved, polytope, warm_start=info)
+    assert (warm.iterations <= Settings().active_rounds).sum() >= 24
+    assert warm.converged.all() and (y - project(moved, polytope)[0]).norm(dim=1).max() <= DIST
+
+
 def test_active_set_hands_what_it_cannot_settle_to_the_augmented_lagrangian():
     """One round from a far-off warm start settles few samples; the rest still come back exact."""
     polytope, y0 = synthetic_scene(characters=2, beats=8, seed=2)
@@ -461,3 +474,18 @@ def test_chain_newton_step_is_the_exact_tridiagonal_solve(L):
     for j in range(6):
         M = torch.eye(L, dtype=torch.float64) + A.T @ torch.diag(D[:, j].double()) @ A
         assert torch.allclose(d[:, j].double(), torch.linalg.solve(M, rhs[:, j].double()), atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_synthetic_scenes_hold_display_rules_and_caps_as_compiled_scenes_do(seed):
+    """Display rows bound at 0 and each cap one value at every beat, as `constraints` writes them: bounds widened
+    off those values to fit the known point would make vertices (rows a hair apart at 0) no real scene has."""
+    polytope, y0 = synthetic_scene(characters=3, beats=6, seed=seed)
+    assert float(polytope.violation(y0.unsqueeze(0))) == 0.0
+    caps: dict[str, set[float]] = {}
+    for name, lower, upper in zip(polytope.names, polytope.lower.tolist(), polytope.upper.tolist(), strict=True):
+        if ".display." in name:
+            assert {lower, upper} <= {0.0, float("inf"), float("-inf")}, name
+        if ".range.felt." in name:
+            caps.setdefault(name.rpartition("@")[0], set()).add(upper)
+    assert all(len(values) == 1 for values in caps.values()) and {0.0, 1.0} < set().union(*caps.values())

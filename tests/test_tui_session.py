@@ -172,6 +172,8 @@ def test_a_reopened_draft_continues_bit_for_bit(engine, opened, tmp_path):
     assert path.stat().st_size < 200_000
     reopened = draft.restore(engine, draft.load(path), open_target(demo_situation()))
     assert (reopened.pins, reopened.edits, reopened.trace) == (original.pins, original.edits, original.trace)
+    # what no step has answered yet still shows as pending (italic edit, underlined pin)
+    assert reopened.pending() == original.pending() == ({"mara.mood.pleasure@4": 0.5}, original.pins)
     run_through(original)
     run_through(reopened)
     assert torch.equal(original.step.projected, reopened.step.projected)

@@ -116,6 +116,7 @@ def dumps(session: Session, path: Path) -> str:
         "part": session.part,
         "pins": [p.model_dump(include={"var", "min", "max", "equal"}, exclude_none=True)
                  for p in session.pins],
+        "pinned_at": session.pinned_at,
         "edits": [{"var": e.var, "value": e.value, "at": e.at} for e in session.edits],
         "previous": session.previous,
         "done": [s.model_dump(mode="json") for s in session.done],
@@ -176,6 +177,7 @@ def load(path: str | Path) -> Draft:
             seed=int(doc["seed"]), steps=int(doc["steps"]), sampler=doc["sampler"],
             guidance=float(doc["guidance"]),
             part=int(doc.get("part", 0)), pins=[Pin(**p) for p in doc["pins"]],
+            pinned_at={str(var): int(at) for var, at in doc.get("pinned_at", {}).items()},
             edits=[Edit(e["var"], float(e["value"]), int(e["at"])) for e in doc["edits"]],
             done=[Scene.model_validate(s) for s in doc.get("done", [])], previous=doc.get("previous"),
             history=history, trace=[Trace(int(i), float(s), float(d)) for i, s, d in doc.get("trace", [])])
@@ -199,9 +201,11 @@ def restore(engine: Engine, draft: Draft, opened: Opened) -> Session:
                       previous=draft.previous if part else None)
     known = set(session.run.layout.names)
     session.edits = [e for e in draft.edits if e.var in known]
+    session.pinned_at = {p.var: draft.pinned_at.get(p.var, -1) for p in session.pins}
     fits = all(tuple(s.x_t.shape[1:]) == session.run.layout.shape for s in draft.history)
     if fits and draft.history and draft.history[-1].index < session.steps:
         session.history, session.trace = list(draft.history), list(draft.trace)
     else:
         session.edits = [Edit(e.var, e.value, -1) for e in session.edits]
+        session.pinned_at = dict.fromkeys(session.pinned_at, -1)
     return session

@@ -71,6 +71,8 @@ class Drafted:
     guidance: float = 1.0
     part: int = 0
     pins: list[Pin] = field(default_factory=list)
+    # the step index each of the writer's pins was made after (-1: start), as `Edit.at` for edits
+    pinned_at: dict[str, int] = field(default_factory=dict)
     edits: list[Edit] = field(default_factory=list)
     done: list[Scene] = field(default_factory=list)
     previous: dict[str, float] | None = None
@@ -87,8 +89,6 @@ class Session(Drafted):
     undo_stack: list[Snapshot] = field(default_factory=list)
     redo_stack: list[Snapshot] = field(default_factory=list)
     run: Run | None = None
-    # the step index each of the writer's pins was made after (-1: start), as `Edit.at` for edits
-    pinned_at: dict[str, int] = field(default_factory=dict)
     _scene: tuple[Step, Run, tuple[dict[str, float], list[Pin]], Scene] | None = field(
         default=None, repr=False, compare=False)
 
