@@ -135,11 +135,12 @@ def describe_row(name: str, lower: float, upper: float) -> str:
     return f"{stem} {_bound(lower, upper)} {when}"
 
 
-def _place(source: str | None) -> tuple[str, int] | None:
+def _place(source: str | None) -> tuple[str, int, int] | None:
+    """`path:line:column` (the path may hold colons) as (path, line, column)."""
     if not source:
         return None
-    path, _, line = source.rpartition(":")
-    return path, int(line)
+    path, line, column = source.rsplit(":", 2)
+    return path, int(line), int(column)
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class _Row:
 
     name: str
     text: str
-    place: tuple[str, int] | None
+    place: tuple[str, int, int] | None  # path, line, column
 
     @property
     def given(self) -> bool:
@@ -191,9 +192,9 @@ def _problem(situation: Situation, rows: list[_Row]) -> Problem:
     lead = next((r for r in located if r.place[0] == own), located[0] if located else None)
     if lead is None:
         src = situation.source
-        return Problem(src.path if src else situation.path or "<situation>", src.line if src else 1, 1,
-                       "infeasible", "these cannot all hold: " + "; ".join(r.located() for r in rows))
-    return Problem(lead.place[0], lead.place[1], 1, "infeasible", _sentence(lead, rows))
+        return Problem(src.path if src else situation.path or "<situation>", src.line if src else 1,
+                       src.column if src else 1, "infeasible", "these cannot all hold: " + "; ".join(r.located() for r in rows))
+    return Problem(*lead.place, "infeasible", _sentence(lead, rows))
 
 
 def explain_infeasible(cast: Cast, situation: Situation, previous: Mapping[str, float] | None = None,

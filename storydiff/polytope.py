@@ -15,7 +15,7 @@ class Polytope:
     upper: torch.Tensor
     names: list[str]
     columns: list[str]
-    sources: list[str | None] = field(default_factory=list)  # "path:line" per row, where a file says so
+    sources: list[str | None] = field(default_factory=list)  # "path:line:column" per row, where a file says so
 
     def __post_init__(self) -> None:
         m, n = self.A.shape

@@ -38,7 +38,8 @@ CHARACTERS = Path(__file__).resolve().parents[1] / "characters"
 
 
 def at(path: str, line: int) -> Source:
-    return Source(path=path, line=line)
+    """Where an element is written; indented, as in the example library."""
+    return Source(path=path, line=line, column=5)
 
 
 def mara(**changes) -> Character:
@@ -145,10 +146,10 @@ def test_names_columns_and_sources():
                  "pin:mara.felt.anger>=0.5@8", "pin:mara.shown.fear<=0.2@5"]:
         assert name in p.names, name
     source = dict(zip(p.names, p.sources))
-    assert source["mara.range.felt.anger.max@3"] == "mara.character.xml:10"
-    assert source["mara.volatility.felt.anger@1-2"] == "mara.character.xml:14"
-    assert source["event:sale.mara.distress-family>=0.4@3"] == "storm.situation.xml:13"
-    assert source["pin:mara.felt.anger>=0.5@8"] == "storm.situation.xml:24"
+    assert source["mara.range.felt.anger.max@3"] == "mara.character.xml:10:5"
+    assert source["mara.volatility.felt.anger@1-2"] == "mara.character.xml:14:5"
+    assert source["event:sale.mara.distress-family>=0.4@3"] == "storm.situation.xml:13:5"
+    assert source["pin:mara.felt.anger>=0.5@8"] == "storm.situation.xml:24:5"
     assert source["box:mara.felt.anger@1"] is None
     assert feasible_point(p) is not None
 

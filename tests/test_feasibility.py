@@ -26,7 +26,8 @@ from storydiff.models import (
 
 
 def at(path: str, line: int) -> Source:
-    return Source(path=path, line=line)
+    """Where an element is written; indented, as in the example library."""
+    return Source(path=path, line=line, column=7)
 
 
 def pilot(cid: str = "mara", others: tuple[str, ...] = ("ilan",), **changes) -> Character:
@@ -59,7 +60,8 @@ def test_pin_against_never_is_one_problem_at_the_pin_naming_the_range():
     assert conflicting_rows(compile_constraints(cast, sit)) == ["mara.range.felt.shame.never@4",
                                                                 "pin:mara.felt.shame>=0.3@4"]
     (problem,) = explain_infeasible(cast, sit)
-    assert (problem.path, problem.line, problem.code) == ("/lib/situations/s.situation.xml", 20, "infeasible")
+    assert (problem.path, problem.line, problem.column, problem.code) == ("/lib/situations/s.situation.xml", 20, 7,
+                                                                          "infeasible")
     assert problem.message == ("pin mara.felt.shame ≥ 0.3 at beat 4 conflicts with "
                                "mara.range.felt.shame.never = 0 at beat 4 (mara.character.xml:11)")
 
@@ -70,7 +72,7 @@ def test_one_line_error_names_the_conflict_once_from_the_situation_file():
     with pytest.raises(StorydiffError) as caught:
         require_feasible(cast, sit)
     message = str(caught.value)
-    assert message == ("/lib/situations/s.situation.xml:20:1: pin mara.felt.shame ≥ 0.3 at beat 4 conflicts with "
+    assert message == ("/lib/situations/s.situation.xml:20:7: pin mara.felt.shame ≥ 0.3 at beat 4 conflicts with "
                        "mara.range.felt.shame.never = 0 at beat 4 (mara.character.xml:11)")
     require_feasible(*harbour(Pin(var="mara.felt.anger@8", min=0.5)))
 

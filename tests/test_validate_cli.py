@@ -178,8 +178,8 @@ def test_one_conflict_is_one_error_however_many_beats_and_files_it_spans(tmp_pat
     path.write_text(NOISY, encoding="utf-8")
     assert main(["validate", str(path)]) == 1  # the bundled library: no characters beside it
     (line,) = capsys.readouterr().out.splitlines()
-    row, _ = locate(NOISY, '<pin var="mara.felt.joy@3"')
-    assert line.startswith(f"{path}:{row}:1: error: pin mara.felt.joy = 0 at beat 3 conflicts with ")
+    row, column = locate(NOISY, '<pin var="mara.felt.joy@3"')
+    assert line.startswith(f"{path}:{row}:{column}: error: pin mara.felt.joy = 0 at beat 3 conflicts with ")
     assert "between beats 3 and 4 (mara.character.xml:" in line and "between beats 4 and 5 (mara.character.xml:" in line
     assert "pin mara.felt.joy ≥ 0.9 at beat 5 (noisy.situation.xml:10)" in line
     assert main(["validate", str(path), "--format", "json"]) == 1

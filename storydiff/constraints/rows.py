@@ -15,8 +15,10 @@ INF = float("inf")
 
 
 def where(model: Located | None) -> str | None:
-    """The `path:line` of the element a row comes from, for Polytope.sources."""
-    return f"{model.source.path}:{model.source.line}" if model is not None and model.source else None
+    """The `path:line:column` of the element a row comes from, for Polytope.sources."""
+    if model is None or model.source is None:
+        return None
+    return f"{model.source.path}:{model.source.line}:{model.source.column}"
 
 
 def number(x: float) -> str:
