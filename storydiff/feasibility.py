@@ -174,7 +174,36 @@ def _conflict(polytope: Polytope) -> list[_Row] | None:
         i = index[n]
         text = describe_row(n.rpartition("/")[2], float(polytope.lower[i]), float(polytope.upper[i]))
         rows.append(_Row(n, text, _place(polytope.sources[i])))
-    return rows
+    return _natural_ranges_together(rows, polytope, index)
+
+
+def _natural_ranges_together(rows: list[_Row], polytope: Polytope, index: dict[str, int]) -> list[_Row]:
+    """One row in words for a character's natural ranges on one layer at one beat, in place of one each:
+    a mood conflict takes in the range of every emotion that pulls the mood, ~20 of them."""
+    def group(r: _Row) -> tuple | None:
+        if row_family(r.name) != "box":
+            return None
+        prefix, _, rest = r.name.rpartition("/")
+        var, _, beat = rest.removeprefix("box:").rpartition("@")
+        character, layer, _ = var.split(".", 2)
+        i = index[r.name]
+        return prefix, character, layer, beat, float(polytope.lower[i]), float(polytope.upper[i])
+
+    items: dict[tuple, list[str]] = {}
+    for r in rows:
+        if (key := group(r)) is not None:
+            items.setdefault(key, []).append(r.name.rpartition("@")[0].split(".", 2)[2])
+    out, said = [], set()
+    for r in rows:
+        key = group(r)
+        if key is None or len(items[key]) == 1:
+            out.append(r)
+        elif key not in said:
+            said.add(key)
+            _, character, layer, beat, lower, upper = key
+            out.append(_Row(r.name, f"{character}.{layer} {', '.join(items[key])} each {_bound(lower, upper)} "
+                                    f"(their natural ranges) at beat {beat}", None))
+    return out
 
 
 def _sentence(lead: _Row, rows: list[_Row]) -> str:
