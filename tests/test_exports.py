@@ -239,6 +239,9 @@ def test_fountain_keeps_writer_lines_as_action(scenes, text):
     ("Dr. Alvar's study. Rain on the window, night.", "INT. DR. ALVAR'S STUDY - NIGHT"),
     ("The slipway. Ft. Grey's light sweeps it at night.", "EXT. SLIPWAY - NIGHT"),
     ("The quay: the 3.30 ferry unloads at dawn", "EXT. QUAY - DAWN"),
+    # the first time named, in words of more than one: three days after is not "day"
+    ("South Quay at first light in April", "EXT. SOUTH QUAY - FIRST LIGHT"),
+    ("The customs hall, three days after the wreck, toward nightfall", "INT. CUSTOMS HALL - NIGHTFALL"),
     ("The *Estrela*'s galley_2 at night", "INT. \\*ESTRELA\\*'S GALLEY\\_2 - NIGHT"),
 ])
 def test_scene_heading_is_guessed_or_forced(setting, heading):

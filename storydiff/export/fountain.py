@@ -50,8 +50,9 @@ EXTERIOR = frozenset([
     "road", "garden", "yard", "square", "outside", "exterior", "roof", "rooftop", "cliff", "forest", "woods",
     "hill", "market", "jetty", "breakwater", "slipway", "lane", "alley", "cemetery", "graveyard", "boatyard",
 ])
-TIMES = ("night", "midnight", "dawn", "sunrise", "morning", "day", "noon", "afternoon", "dusk", "sunset",
-         "evening")
+TIMES = ("night", "midnight", "dawn", "first light", "daybreak", "sunrise", "morning", "day", "midday", "noon",
+         "afternoon", "twilight", "dusk", "sunset", "nightfall", "evening")
+_TIME = re.compile(r"\b(" + "|".join(TIMES) + r")\b")
 # Where the place named at the start of a setting ends: a clause, a preposition, or a sentence end (a stop
 # before a space; `_ends_place` tells a sentence's from an abbreviation's).
 _LOCATION_END = re.compile(r"[,;]|[.!?:](?=\s)| at | in | on | during | as | while ")
@@ -87,7 +88,7 @@ def scene_heading(setting: str, fallback: str = "") -> str:
     """`INT. WHEELHOUSE OF THE PILOT BOAT - NIGHT`, guessed from the setting; a forced `.HEADING` if unsure."""
     words = re.findall(r"[a-z]+", setting.lower())
     where = next((w for w in words if w in INTERIOR or w in EXTERIOR), None)
-    when = next((w for w in words if w in TIMES), None)
+    when = m.group(1) if (m := _TIME.search(setting.lower())) else None
     text = f"{setting.strip()} "
     end = next((m.start() for m in _LOCATION_END.finditer(text) if _ends_place(text, m)), len(text))
     place = re.sub(r"^(the|a|an)\s+", "", text[:end].strip(), flags=re.IGNORECASE)
