@@ -26,9 +26,9 @@ SITUATION = """<?xml version="1.0" encoding="UTF-8"?>
     <member ref="mara"/>
     <member ref="ilan"/>
   </cast>
-  <beats count="4"/>
+  <beats count="{beats}"/>
   <pins>
-    <pin var="{var}" {bound}/>
+{pins}
   </pins>
 </situation>
 """
@@ -40,13 +40,19 @@ STORY = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+def situation_xml(id: str, beats: int, pins: list[tuple[str, str]]) -> str:
+    """A situation of mara and ilan with the given pins, each (`var@beat`, `min="…"`-style attributes)."""
+    lines = "\n".join(f'    <pin var="{var}" {bound}/>' for var, bound in pins)
+    return SITUATION.format(id=id, beats=beats, pins=lines)
+
+
 def write_night_and_morning(folder: Path, night: str, morning: str, carry: str) -> Path:
     """A two-scene story of mara and ilan under `folder`, each scene with one pin (`"var@beat min=…"`)."""
     (folder / "situations").mkdir()
     (folder / "stories").mkdir()
     for id, pin in (("night", night), ("morning", morning)):
         var, bound = pin.split(" ", 1)
-        (folder / "situations" / f"{id}.situation.xml").write_text(SITUATION.format(id=id, var=var, bound=bound),
+        (folder / "situations" / f"{id}.situation.xml").write_text(situation_xml(id, 4, [(var, bound)]),
                                                                     encoding="utf-8")
     story = folder / "stories" / "night-and-morning.story.xml"
     story.write_text(STORY.format(carry=carry), encoding="utf-8")

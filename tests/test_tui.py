@@ -295,6 +295,14 @@ def twin(engine: Engine, change) -> Session:
     return session
 
 
+async def resumes_as_twin(pilot, engine: Engine, change) -> None:
+    """One step on from the app's pause lands where `twin(engine, change)` does, scene included."""
+    app = pilot.app
+    await steps(pilot, 1)
+    assert torch.equal(app.session.step.projected, twin(engine, change).step.projected)
+    assert app.session.scene() == engine.scenes(app.session.run, app.session.step)[0]
+
+
 async def test_an_edit_while_paused_shows_at_once_and_applies_on_resume(engine, tmp_path):
     app = make_app(engine, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -310,10 +318,7 @@ async def test_an_edit_while_paused_shows_at_once_and_applies_on_resume(engine, 
         cell = app.grid.get_cell("mara", "1")
         assert cell.plain.startswith(f" {GLYPHS[emotion]}.95")
         assert any("italic" in str(span.style) for span in cell.spans)
-        await steps(pilot, 1)
-        expected = twin(engine, lambda s: s.edit(f"mara.shown.{emotion}@1", 0.95))
-        assert torch.equal(app.session.step.projected, expected.step.projected)
-        assert app.session.scene() == engine.scenes(app.session.run, app.session.step)[0]
+        await resumes_as_twin(pilot, engine, lambda s: s.edit(f"mara.shown.{emotion}@1", 0.95))
 
 
 async def test_a_pin_while_paused_shows_at_once_and_is_honoured_on_resume(engine, tmp_path):
@@ -330,10 +335,7 @@ async def test_a_pin_while_paused_shows_at_once_and_is_honoured_on_resume(engine
         cell = app.grid.get_cell("mara", "2")
         assert cell.plain.startswith(f" {GLYPHS['fear']}.70")
         assert any("underline" in str(span.style) for span in cell.spans)
-        await steps(pilot, 1)
-        expected = twin(engine, lambda s: s.pin(Pin(var="mara.shown.fear@2", min=0.7)))
-        assert torch.equal(app.session.step.projected, expected.step.projected)
-        assert app.session.scene() == engine.scenes(app.session.run, app.session.step)[0]
+        await resumes_as_twin(pilot, engine, lambda s: s.pin(Pin(var="mara.shown.fear@2", min=0.7)))
 
 
 async def test_delete_unpins_the_selected_cell_and_undo_restores(engine, tmp_path):

@@ -10,7 +10,7 @@ import types
 from pathlib import Path
 
 import pytest
-from conftest import LIBRARY, REPO, locate
+from conftest import LIBRARY, REPO, locate, situation_xml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -157,19 +157,7 @@ def test_feasibility_hook_is_used_when_present(monkeypatch):
     assert [p.code for p in validate_paths([storm])] == ["infeasible"] and seen == ["storm"]
 
 
-NOISY = """<?xml version="1.0" encoding="UTF-8"?>
-<situation xmlns="https://storydiff.org/ns/1.0" version="1.0" id="noisy">
-  <cast>
-    <member ref="mara"/>
-    <member ref="ilan"/>
-  </cast>
-  <beats count="6"/>
-  <pins>
-    <pin var="mara.felt.joy@3" equal="0"/>
-    <pin var="mara.felt.joy@5" min="0.9"/>
-  </pins>
-</situation>
-"""
+NOISY = situation_xml("noisy", 6, [("mara.felt.joy@3", 'equal="0"'), ("mara.felt.joy@5", 'min="0.9"')])
 
 
 def test_one_conflict_is_one_error_however_many_beats_and_files_it_spans(tmp_path, capsys):
