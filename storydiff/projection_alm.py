@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .projection_cg import conjugate_gradients, dot, put_columns, take_columns
+from .projection_cg import BufferPool, conjugate_gradients, dot, put_columns, take_columns
 from .projection_rows import ScaledRows
 
 
@@ -62,24 +62,6 @@ class ChunkResult:
     newton: torch.Tensor       # [b] Newton steps taken
     cg: torch.Tensor           # [b] conjugate-gradient steps taken
     converged: torch.Tensor    # [b] bool
-
-
-class _Pool:
-    """Flat buffers viewed as `[rows, b]` for the current number `b` of live samples.
-
-    Reusing storage matters on CPU: fresh multi-megabyte tensors every step cost
-    page faults that take longer than the sparse products themselves.
-    """
-
-    def __init__(self, device: torch.device, capacity: int):
-        self.device, self.capacity, self.b = device, capacity, capacity
-        self._flat: dict[str, torch.Tensor] = {}
-
-    def __call__(self, name: str, rows: int, dtype: torch.dtype) -> torch.Tensor:
-        flat = self._flat.get(name)
-        if flat is None:
-            flat = self._flat[name] = torch.empty(rows * self.capacity, dtype=dtype, device=self.device)
-        return flat[: rows * self.b].view(rows, self.b)
 
 
 def _sq(v: torch.Tensor) -> torch.Tensor:
@@ -204,7 +186,7 @@ class AlmChunk:
         self.lower, self.upper = bounds
         self.n, self.m = rows.n_columns, rows.m
         b = x.shape[1]
-        self.pool = _Pool(x.device, b)
+        self.pool = BufferPool(x.device, b)
         for name, size in self._STATE:
             self._buf(name, size).copy_({"x": x, "y": y, "mu": mu}[name])
         self.rho = rho.clone()

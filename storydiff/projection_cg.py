@@ -21,6 +21,24 @@ class ColumnOperator(Protocol):
     def keep(self, index: torch.Tensor) -> None: ...
 
 
+class BufferPool:
+    """Flat buffers viewed as `[rows, b]` for the current number `b` of live samples.
+
+    Reusing storage matters on CPU: fresh multi-megabyte tensors every step cost
+    page faults that take longer than the sparse products themselves.
+    """
+
+    def __init__(self, device: torch.device, capacity: int):
+        self.device, self.capacity, self.b = device, capacity, capacity
+        self._flat: dict[str, torch.Tensor] = {}
+
+    def __call__(self, name: str, rows: int, dtype: torch.dtype) -> torch.Tensor:
+        flat = self._flat.get(name)
+        if flat is None:
+            flat = self._flat[name] = torch.empty(rows * self.capacity, dtype=dtype, device=self.device)
+        return flat[: rows * self.b].view(rows, self.b)
+
+
 def take_columns(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """`t[:, index]` for a 1-D long `index`, by the fastest route on CPU.
 
