@@ -86,11 +86,11 @@ class Part:
         L, k = self.columns.shape
         into[self.columns.reshape(-1)] = Y.view(L, -1, k).transpose(1, 2).reshape(L * k, -1)
 
-    def bounds(self, cols: slice) -> tuple[torch.Tensor, torch.Tensor]:
-        """The bounds of solver columns `cols`: shared, or each column's chain's."""
+    def bounds(self, cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The bounds of solver columns `cols` (1-D long): shared, or each column's chain's."""
         if self.columns.dim() == 1:
             return self.lower, self.upper
-        chain = torch.arange(cols.start, cols.stop, device=self.lower.device) % self.chains
+        chain = cols.to(self.lower.device) % self.chains
         return self.lower[:, chain], self.upper[:, chain]
 
     def per_sample(self, values: torch.Tensor, every: bool = False) -> torch.Tensor:
