@@ -10,11 +10,11 @@ from conftest import LIBRARY
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storydiff import projection
+from storydiff import projection, projection_active
 from storydiff.constraints import compile_constraints
 from storydiff.loader import load_characters, load_situation
 from storydiff.polytope import Polytope
-from storydiff.projection import project
+from storydiff.projection import ProjectionInfo, project
 from storydiff.projection_alm import Settings
 from storydiff.projection_synthetic import synthetic_scene
 
@@ -197,6 +197,57 @@ def test_active_set_hands_what_it_cannot_settle_to_the_augmented_lagrangian():
     assert (warm.iterations > 1).any()  # some went on in the augmented Lagrangian
     assert warm.converged.all() and warm.max_violation.max() <= TOL
     assert (y - project(far, polytope)[0]).norm(dim=1).max() <= DIST
+
+
+def _warm_pair(characters: int, beats: int, batch: int) -> tuple[Polytope, ProjectionInfo, torch.Tensor]:
+    """A synthetic scene, a cold projection of a noisy batch and the batch moved a sampler step on."""
+    polytope, y0 = synthetic_scene(characters=characters, beats=beats, seed=0)
+    g = torch.Generator().manual_seed(1)
+    x = y0 + 0.15 * torch.randn(batch, y0.numel(), generator=g, dtype=torch.float64)
+    _, info = project(x, polytope)
+    return polytope, info, x + 0.006 * torch.randn(x.shape, generator=g, dtype=torch.float64)
+
+
+def test_active_rows_packed_or_masked_give_the_same_projection(monkeypatch):
+    """Where few rows are active, the active-set solves run on those rows alone, packed; the answer is the same."""
+    polytope, info, moved = _warm_pair(4, 12, 16)
+    built = []
+    real = projection_active._PackedRows.__init__
+
+    def spy(self, *args):
+        built.append(args[1].shape)
+        real(self, *args)
+
+    monkeypatch.setattr(projection_active._PackedRows, "__init__", spy)
+    monkeypatch.setattr(projection_active, "PACK_SHARE", 1.0)
+    packed, packed_info = project(moved, polytope, warm_start=info)
+    assert built and all(k <= polytope.shape[0] for k, _ in built)
+    built.clear()
+    monkeypatch.setattr(projection_active, "PACK_SHARE", 0.0)
+    masked, _ = project(moved, polytope, warm_start=info)
+    assert not built
+    assert packed_info.converged.all() and packed_info.max_violation.max() <= TOL
+    assert (packed - masked).norm(dim=1).max() <= DIST
+    assert (packed - project(moved, polytope)[0]).norm(dim=1).max() <= DIST
+
+
+def test_what_the_active_set_leaves_goes_to_the_augmented_lagrangian_as_one_batch(monkeypatch):
+    """Leftovers of every chunk are solved together: per chunk, a few columns each would repeat the overhead."""
+    polytope, info, moved = _warm_pair(3, 12, 64)
+    monkeypatch.setattr(projection, "CPU_CHUNK_ENTRIES", 1)  # the fewest columns a chunk, 32: two chunks
+    runs = []
+    real = projection.AlmChunk.run
+
+    def spy(self):
+        runs.append((self.rows.m, self.pool.b))
+        return real(self)
+
+    monkeypatch.setattr(projection.AlmChunk, "run", spy)
+    y, warm = project(moved, polytope, warm_start=info)
+    most = max(m for m, _ in runs)
+    general = [b for m, b in runs if m == most]  # the general part (chain parts have a few rows each)
+    assert len(general) == 1 and 1 < general[0] <= 32
+    assert warm.converged.all() and (y - project(moved, polytope)[0]).norm(dim=1).max() <= DIST
 
 
 def test_chunks_on_threads_match_one_chunk(monkeypatch):
