@@ -8,13 +8,15 @@ Lagrangian its 10-12 Newton steps on a warm start (`projection_alm`). Each round
 the samples whose answer meets the same certificate as the augmented Lagrangian's
 (`active_set`), re-guesses S for the others from the complementarity
 function λ + (A y − bound) and solves for the rest by conjugate gradients in float32 on
-the masked rows (a correction to the float64 multipliers: iterative refinement). Where
+the active rows (a correction to the float64 multipliers: iterative refinement) — on those
+rows alone where they are few (`_PackedRows`: a sixth of a large scene's rows). Where
 "never" rows, ranges and display rules meet at 0 (degenerate vertices) the guesses overshoot
 on the way — the violation rises for a round or two, then the sample settles — so a sample
 goes back to the augmented Lagrangian from its warm start only once its violation exceeds
 the one it came in with (the guess blew up on rows that cannot all hold at once) or after
-`max_rounds`. Bundled scenes settle in 2-4 rounds, the synthetic 8 × 24 scene nine samples
-in ten within 6 (benchmarks/RESULTS.md, Projection).
+`max_rounds` (`projection._solve` gathers those of every chunk into one batch). Bundled
+scenes settle in 2-4 rounds, the synthetic 8 × 24 scene nine samples in ten within 6
+(benchmarks/RESULTS.md, Projection).
 """
 from __future__ import annotations
 
