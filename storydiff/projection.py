@@ -206,6 +206,7 @@ def _over_chunks(solve: Callable[[torch.Tensor], T], columns: torch.Tensor, rows
 
 
 def _joined(results: list[ChunkResult]) -> ChunkResult:
+    """The chunks' results side by side, in chunk order."""
     return ChunkResult(**{name: torch.cat([getattr(r, name) for r in results], dim=-1)
                           for name in ("y", "dual", "rho", "newton", "cg", "converged")})
 

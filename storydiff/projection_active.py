@@ -168,11 +168,10 @@ class _Rounds:
 
     def keep(self, index: torch.Tensor) -> None:
         """Go on with the listed columns only."""
-        kept = {name: take_columns(self._buf(name, size), index)
-                for name, size in (("x", self.rows.n_columns), ("lam", self.rows.m))}
+        kept = [take_columns(self.x, index), take_columns(self.lam, index)]
         self.pool.b = index.numel()
-        for name, size in (("x", self.rows.n_columns), ("lam", self.rows.m)):
-            self._buf(name, size).copy_(kept[name])
+        self.x.copy_(kept[0])
+        self.lam.copy_(kept[1])
         if self.lower.shape[1] > 1:
             self.lower, self.upper = take_columns(self.lower, index), take_columns(self.upper, index)
 
