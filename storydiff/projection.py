@@ -227,8 +227,7 @@ def _solve(part: Part, X: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, rho: 
                         rho[cols], target, settings).run()
 
     def finish(cols: torch.Tensor) -> ChunkResult:
-        out = active_set(rows, part.bounds(cols), take_columns(X, cols), take_columns(mu, cols), target,
-                         settings.active_rounds, settings.active_forcing, settings.max_cg)
+        out = active_set(rows, part.bounds(cols), take_columns(X, cols), take_columns(mu, cols), target, settings)
         return ChunkResult(y=out.y, dual=out.dual, rho=rho[cols], newton=out.rounds, cg=out.cg, converged=out.solved)
 
     if not warm:

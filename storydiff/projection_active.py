@@ -13,7 +13,7 @@ rows alone where they are few (`_PackedRows`: a sixth of a large scene's rows). 
 "never" rows, ranges and display rules meet at 0 (degenerate vertices) the guesses overshoot
 on the way — the violation rises for a round or two, then the sample settles — so a sample
 goes back to the augmented Lagrangian from its warm start only once its violation exceeds
-the one it came in with (the guess blew up on rows that cannot all hold at once) or after
+ten times the one it came in with (the guess blew up on rows that cannot all hold at once) or after
 `max_rounds` (`projection._solve` gathers those of every chunk into one batch). Bundled
 scenes settle in 2-4 rounds, the synthetic 8 × 24 scene nine samples in ten within 6
 (benchmarks/RESULTS.md, Projection).
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .projection_alm import Settings
 from .projection_cg import BufferPool, conjugate_gradients, put_columns, take_columns
 from .projection_rows import ScaledRows
 
@@ -51,6 +52,10 @@ PACK_SHARE = 0.25
 # ... and where the vectors hold at least this many entries: below it every operation costs its call,
 # not its length, and packing only adds calls (bundled scenes at batch 1: 13-40% slower packed).
 PACK_ENTRIES = 2**16
+# A sample goes back to the augmented Lagrangian once a guess leaves it this many times further out than it
+# came in: rises of 2-5x on the way to a degenerate vertex are common and settle a round later (synthetic
+# 8 × 24 warm, batch 256: 15 samples sent back at 1x, 4 at 10x, 3 at 100x, those then after 5-6 rounds).
+GIVE_UP_GROWTH = 10.0
 
 
 class _MaskedRows:
@@ -175,12 +180,13 @@ class _Rounds:
         if self.lower.shape[1] > 1:
             self.lower, self.upper = take_columns(self.lower, index), take_columns(self.upper, index)
 
-    def solve(self, at_upper: torch.Tensor, at_lower: torch.Tensor, forcing: float, max_cg: int,
+    def solve(self, at_upper: torch.Tensor, at_lower: torch.Tensor, forcing: float, floor: float, max_cg: int,
               steps: torch.Tensor) -> None:
         """λ ← the multipliers of the projection onto `A_S y = bound_S` (S: the rows at a bound).
 
         Solved for the correction to λ by conjugate gradients in float32 on the active rows
-        (iterative refinement: residuals and multipliers stay in float64).
+        (iterative refinement: residuals and multipliers stay in float64), to a relative residual
+        `forcing`, or to `floor`: where S is right, what the rows of S are then off their bounds by.
         """
         active = at_upper | at_lower
         lam = self.lam.mul_(active)
@@ -190,7 +196,7 @@ class _Rounds:
         # off the active rows the distances may be infinite (a row bounded on one side): zero them, not × 0
         residual = torch.where(at_upper, over, under, out=over).masked_fill_(~active, 0.0)
         matrix = _active_rows_matrix(self.rows, active)
-        delta, _ = conjugate_gradients(matrix, matrix.pack(residual), forcing, max_cg, steps)
+        delta, _ = conjugate_gradients(matrix, matrix.pack(residual), forcing, max_cg, steps, floor)
         matrix.add_to(lam, delta)
 
 
@@ -218,7 +224,7 @@ def _settled(out: ActiveSetResult, live: torch.Tensor, y: torch.Tensor, lam: tor
 
 
 def active_set(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor, mu: torch.Tensor,
-               target: float, max_rounds: int, forcing: float, max_cg: int) -> ActiveSetResult:
+               target: float, settings: Settings) -> ActiveSetResult:
     """Project the columns of `x` `[n, b]` starting from the multipliers `mu` `[m, b]` (scaled rows).
 
     With y = x − Aᵀλ (stationarity by construction), a column is accepted when every row is
@@ -226,6 +232,9 @@ def active_set(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: t
     at (a wrong sign, or a row that has left it) sum to at most `target`/2: dropping them,
     y is the exact projection of a point that close to x onto the set with bounds moved by
     at most `target` — the augmented Lagrangian's own certificate (`AlmChunk.run`).
+    The first solve, from the previous call's multipliers, only has to find the next guess
+    of the active rows, so it runs to `settings.active_first_forcing`; later ones run to
+    `settings.active_forcing` or until the rows they hold are within `target`/2.
     """
     b = x.shape[1]
     out = ActiveSetResult(y=x.clone(), dual=mu.clone(), solved=torch.zeros(b, dtype=torch.bool, device=x.device),
@@ -233,15 +242,16 @@ def active_set(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: t
                           cg=torch.zeros(b, dtype=torch.long, device=x.device))
     live = torch.arange(b, device=x.device)
     work = _Rounds(rows, bounds, x, mu)
+    max_rounds = settings.active_rounds
     for round_ in range(max_rounds + 1):
         y, over, under = work.residuals()
         lam = work.lam
         violation = torch.maximum(over.amax(dim=0), under.amin(dim=0).neg()).clamp_min(0)
         accept = _settled(out, live, y, lam, over, under, violation, target)
-        # a guess that left the sample further out than it came in (it blew up on rows that cannot all
-        # hold at once) goes to the augmented Lagrangian; a smaller rise on the way is common and passes
+        # a guess that left the sample far further out than it came in (it blew up on rows that cannot
+        # all hold at once) goes to the augmented Lagrangian; a smaller rise on the way is common and passes
         if round_ == 0:
-            start = violation
+            start = violation * GIVE_UP_GROWTH
         give_up = ~accept & ~(violation <= start)
         keep = torch.nonzero(~accept & ~give_up).squeeze(1)
         if keep.numel() == 0 or round_ == max_rounds:
@@ -253,7 +263,8 @@ def active_set(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: t
             at_upper, at_lower = take_columns(at_upper, keep), take_columns(at_lower, keep)
             work.keep(keep)
         steps = torch.zeros(live.numel(), dtype=torch.long, device=x.device)
-        work.solve(at_upper, at_lower, forcing, max_cg, steps)
+        forcing = settings.active_first_forcing if round_ == 0 else settings.active_forcing
+        work.solve(at_upper, at_lower, forcing, 0.5 * target, settings.max_cg, steps)
         out.cg[live] += steps
         out.rounds[live] += 1
     return out

@@ -67,8 +67,8 @@ def dot(a: torch.Tensor, b: torch.Tensor, scratch: torch.Tensor | None = None, k
 
 
 def conjugate_gradients(operator: ColumnOperator, rhs: torch.Tensor, forcing: float, max_steps: int,
-                        steps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Solve `M_j x_j = rhs_j` to `‖residual_j‖ ≤ forcing·‖rhs_j‖` from x = 0.
+                        steps: torch.Tensor, floor: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Solve `M_j x_j = rhs_j` to `‖residual_j‖ ≤ max(forcing·‖rhs_j‖, floor)` from x = 0.
 
     Returns x and which columns reached that tolerance within `max_steps`; adds each
     column's steps to `steps`.
@@ -82,7 +82,7 @@ def conjugate_gradients(operator: ColumnOperator, rhs: torch.Tensor, forcing: fl
     p, q, scratch = r.clone(), torch.empty_like(rhs), torch.empty_like(rhs)
     # per-column scalars are kept as [1, b] rows, which broadcast against [n, b] without a view each step
     rz = dot(r, r, scratch, keepdim=True)
-    target = rz * forcing ** 2
+    target = (rz * forcing ** 2).clamp_min_(floor ** 2)
     active = rz > target
     taken = torch.zeros_like(active, dtype=steps.dtype)  # steps of the live columns, added to `steps` on compaction
     for _ in range(max_steps):
