@@ -402,6 +402,24 @@ def test_split_finds_the_chains():
     assert torch.allclose(chain.lower[4:, 0] * 2**0.5, torch.full((3,), -0.2, dtype=torch.float64))
 
 
+def test_split_solves_independent_pieces_apart_down_to_a_minimum_size(monkeypatch):
+    """Pieces no row joins are parts of their own (a sample's characters settle apart); small ones share."""
+    from storydiff import projection_parts
+    from storydiff.projection_rows import build_scaled_rows
+
+    polytope = _chains_and_the_rest()
+    monkeypatch.setattr(projection_parts, "MIN_GROUP_COLUMNS", 3)
+    parts = projection_parts.split(build_scaled_rows(polytope, torch.device("cpu")))
+    # [5, 6, 7] is large enough alone; [8, 9] is not, so it takes [10, 11, 12] with it
+    assert [p.columns.tolist() for p in parts[:2]] == [[5, 6, 7], [8, 9, 10, 11, 12]]
+    monkeypatch.setattr(projection, "MIN_SPLIT_ENTRIES", 0)
+    x = torch.tensor(np.random.default_rng(4).normal(0.5, 0.8, (6, 14)))
+    y, info = project(x, polytope)
+    assert len(info.parts) == 4 and info.converged.all()
+    assert np.linalg.norm(y.numpy() - osqp_reference(polytope, x.numpy()), axis=1).max() <= DIST
+    assert kkt_residual(polytope, x, y, info.multipliers()) <= TOL
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_split_matches_osqp_and_explains_by_the_right_rows(monkeypatch, seed):
     monkeypatch.setattr(projection, "MIN_SPLIT_ENTRIES", 0)
