@@ -43,6 +43,11 @@ class ActiveSetResult:
 # A ridge on the active rows' matrix: where they are linearly dependent (a "never" row, a range and a
 # display rule meeting at 0) it is singular, and plain CG would divide by p·Mp = 0.
 RIDGE = 1e-5
+# ... on the first solve: a ridge leaves the rows of S off their bounds by ridge × the correction, which
+# is ~1e-2 on a warm start; at 1e-5 a right guess would still miss the target (1e-7) and take a second
+# round (two chains in three of the synthetic 8 × 24 scene; one in six at 1e-6). Later corrections are
+# small, and the larger ridge keeps the general part's nearly dependent rows better conditioned.
+FIRST_RIDGE = 1e-6
 
 
 # Pack the active rows (`_PackedRows`) where the column with the most has at most this share of all rows:
@@ -61,8 +66,8 @@ GIVE_UP_GROWTH = 10.0
 class _MaskedRows:
     """`diag(M) A Aᵀ diag(M)` per column in float32, M = 1 on the active rows; vectors are `[m, b]`."""
 
-    def __init__(self, rows: ScaledRows, active: torch.Tensor):
-        self.A, self.AT, self.mask = rows.A32, rows.AT32, active.to(torch.float32)
+    def __init__(self, rows: ScaledRows, active: torch.Tensor, ridge: float):
+        self.A, self.AT, self.mask, self.ridge = rows.A32, rows.AT32, active.to(torch.float32), ridge
         self.t = torch.empty(rows.n_columns, active.shape[1], dtype=torch.float32, device=active.device)
 
     def pack(self, residual: torch.Tensor) -> torch.Tensor:
@@ -75,7 +80,7 @@ class _MaskedRows:
     def __call__(self, p: torch.Tensor, out: torch.Tensor) -> None:
         torch.addmm(self.t, self.AT, p, beta=0, out=self.t)
         torch.addmm(out, self.A, self.t, beta=0, out=out)
-        out.mul_(self.mask).add_(p, alpha=RIDGE)
+        out.mul_(self.mask).add_(p, alpha=self.ridge)
 
     def keep(self, index: torch.Tensor) -> None:
         self.mask = take_columns(self.mask, index)
@@ -92,8 +97,8 @@ class _PackedRows:
     that padding writes to and reads from.
     """
 
-    def __init__(self, rows: ScaledRows, rows_of: torch.Tensor):
-        self.A, self.AT, self.rows_of = rows.A32, rows.AT32, rows_of
+    def __init__(self, rows: ScaledRows, rows_of: torch.Tensor, ridge: float):
+        self.A, self.AT, self.rows_of, self.ridge = rows.A32, rows.AT32, rows_of, ridge
         self._buffers(rows_of.shape[1])
         self.home = self.flat  # every column's positions, for pack and add_to, whatever `keep` drops
 
@@ -119,25 +124,25 @@ class _PackedRows:
         torch.addmm(self.t, self.AT, self.full_p[:-1], beta=0, out=self.t)
         torch.addmm(self.full_q[:-1], self.A, self.t, beta=0, out=self.full_q[:-1])
         torch.index_select(self.full_q.view(-1), 0, self.flat, out=out.view(-1))
-        out.add_(p, alpha=RIDGE)
+        out.add_(p, alpha=self.ridge)
 
     def keep(self, index: torch.Tensor) -> None:
         self.rows_of = self.rows_of.index_select(1, index)
         self._buffers(index.numel())
 
 
-def _active_rows_matrix(rows: ScaledRows, active: torch.Tensor) -> _MaskedRows | _PackedRows:
+def _active_rows_matrix(rows: ScaledRows, active: torch.Tensor, ridge: float) -> _MaskedRows | _PackedRows:
     """The active rows' matrix in the layout that pays for this share of active rows (`PACK_SHARE`)."""
     m, b = active.shape
     count = active.sum(dim=0)
     most = int(count.max())
     if most > PACK_SHARE * m or m * b < PACK_ENTRIES:
-        return _MaskedRows(rows, active)
+        return _MaskedRows(rows, active, ridge)
     column, row = torch.nonzero(active.T, as_tuple=True)
     start = torch.cumsum(count, 0) - count
     rows_of = torch.full((most, b), m, dtype=torch.long, device=active.device)
     rows_of[torch.arange(row.numel(), device=row.device) - start[column], column] = row
-    return _PackedRows(rows, rows_of)
+    return _PackedRows(rows, rows_of, ridge)
 
 
 class _Rounds:
@@ -180,13 +185,14 @@ class _Rounds:
         if self.lower.shape[1] > 1:
             self.lower, self.upper = take_columns(self.lower, index), take_columns(self.upper, index)
 
-    def solve(self, at_upper: torch.Tensor, at_lower: torch.Tensor, forcing: float, floor: float, max_cg: int,
-              steps: torch.Tensor) -> None:
+    def solve(self, at_upper: torch.Tensor, at_lower: torch.Tensor, forcing: float | torch.Tensor, floor: float,
+              ridge: float, max_cg: int, steps: torch.Tensor) -> None:
         """λ ← the multipliers of the projection onto `A_S y = bound_S` (S: the rows at a bound).
 
         Solved for the correction to λ by conjugate gradients in float32 on the active rows
         (iterative refinement: residuals and multipliers stay in float64), to a relative residual
-        `forcing`, or to `floor`: where S is right, what the rows of S are then off their bounds by.
+        `forcing` (per column if a `[1, b]` tensor), or to `floor`: where S is right, what the rows of S
+        are then off their bounds by.
         """
         active = at_upper | at_lower
         lam = self.lam.mul_(active)
@@ -195,7 +201,7 @@ class _Rounds:
         _, over, under = self.residuals()
         # off the active rows the distances may be infinite (a row bounded on one side): zero them, not × 0
         residual = torch.where(at_upper, over, under, out=over).masked_fill_(~active, 0.0)
-        matrix = _active_rows_matrix(self.rows, active)
+        matrix = _active_rows_matrix(self.rows, active, ridge)
         delta, _ = conjugate_gradients(matrix, matrix.pack(residual), forcing, max_cg, steps, floor)
         matrix.add_to(lam, delta)
 
@@ -233,8 +239,8 @@ def active_set(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: t
     y is the exact projection of a point that close to x onto the set with bounds moved by
     at most `target` — the augmented Lagrangian's own certificate (`AlmChunk.run`).
     The first solve, from the previous call's multipliers, only has to find the next guess
-    of the active rows, so it runs to `settings.active_first_forcing`; later ones run to
-    `settings.active_forcing` or until the rows they hold are within `target`/2.
+    of the active rows where they changed, so there it runs to `settings.active_first_forcing`;
+    the others run to `settings.active_forcing` or until the rows they hold are within `target`/2.
     """
     b = x.shape[1]
     out = ActiveSetResult(y=x.clone(), dual=mu.clone(), solved=torch.zeros(b, dtype=torch.bool, device=x.device),
@@ -263,8 +269,11 @@ def active_set(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: t
             at_upper, at_lower = take_columns(at_upper, keep), take_columns(at_lower, keep)
             work.keep(keep)
         steps = torch.zeros(live.numel(), dtype=torch.long, device=x.device)
-        forcing = settings.active_first_forcing if round_ == 0 else settings.active_forcing
-        work.solve(at_upper, at_lower, forcing, 0.5 * target, settings.max_cg, steps)
+        forcing, ridge = settings.active_forcing, RIDGE
+        if round_ == 0:  # tight only where the guess is the rows the previous multipliers held
+            same = ((at_upper | at_lower) == (work.lam != 0)).all(dim=0, keepdim=True)
+            forcing, ridge = torch.where(same, forcing, settings.active_first_forcing), FIRST_RIDGE
+        work.solve(at_upper, at_lower, forcing, 0.5 * target, ridge, settings.max_cg, steps)
         out.cg[live] += steps
         out.rounds[live] += 1
     return out

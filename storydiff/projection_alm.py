@@ -49,9 +49,10 @@ class Settings:
     max_newton: int = 300       # Newton steps per sample before giving up
     line_search_steps: int = 8
     active_rounds: int = 6      # active-set rounds a warm start tries first (`projection_active`)
-    # relative CG residual of the active-set solves: the first only finds the next guess of the active
-    # rows, the later ones should land within tolerance at once (synthetic 8 × 24 warm: 18% less time
-    # than 1e-4 throughout; `projection_active.active_set` also stops them once the rows are within it)
+    # relative CG residual of the active-set solves: a first solve whose guess changed the active rows
+    # only finds the next guess, the others should land within tolerance at once (synthetic 8 × 24 warm:
+    # 18% less time than 1e-4 throughout; `projection_active.active_set` also stops them once the rows
+    # are within it)
     active_first_forcing: float = 3e-2
     active_forcing: float = 1e-5
 

@@ -66,9 +66,11 @@ def dot(a: torch.Tensor, b: torch.Tensor, scratch: torch.Tensor | None = None, k
     return product.sum(dim=0, keepdim=keepdim)
 
 
-def conjugate_gradients(operator: ColumnOperator, rhs: torch.Tensor, forcing: float, max_steps: int,
+def conjugate_gradients(operator: ColumnOperator, rhs: torch.Tensor, forcing: float | torch.Tensor, max_steps: int,
                         steps: torch.Tensor, floor: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Solve `M_j x_j = rhs_j` to `‖residual_j‖ ≤ max(forcing·‖rhs_j‖, floor)` from x = 0.
+
+    `forcing` is one number, or one per column as a `[1, b]` tensor.
 
     Returns x and which columns reached that tolerance within `max_steps`; adds each
     column's steps to `steps`.
