@@ -121,17 +121,18 @@ def _start(part: Part, Xp: torch.Tensor, state: ProjectionState | None, index: i
     """A part's initial (y, multipliers, ρ): where the previous call left it if that fits, else (x, 0, ρ₀).
 
     A state that does not fit (a pin was added, the batch changed) is not an error:
-    the answer is the same from any start, only slower.
+    the answer is the same from any start, only slower. The solvers only read what this
+    returns (each chunk takes a copy of its columns), so the previous state is not copied.
     """
     columns = Xp.shape[1]
     fits = (state is not None and index < len(state.duals)
             and state.duals[index].shape == (part.rows.m, columns) and state.rhos[index].shape == (columns,))
     if not fits:
         mu = torch.zeros(part.rows.m, columns, dtype=torch.float64, device=Xp.device)
-        return Xp.clone(), mu, torch.full((columns,), settings.rho_start, dtype=torch.float64, device=Xp.device), False
+        return Xp, mu, torch.full((columns,), settings.rho_start, dtype=torch.float64, device=Xp.device), False
     # The previous penalty is tuned to the previous point; a fresh input needs a milder one first.
     rho = (state.rhos[index].to(Xp.device) / settings.warm_divisor).clamp_min(settings.rho_start)
-    return part.gather(state.y.to(Xp.device)), state.duals[index].to(Xp.device).clone(), rho, True
+    return part.gather(state.y.to(Xp.device)), state.duals[index].to(Xp.device), rho, True
 
 
 def _row_report(rows: ScaledRows, Y: torch.Tensor, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
