@@ -5,7 +5,7 @@ Usage: python benchmarks/projection.py [--device cuda] [--quick]
 Scenes: the bundled situations (compiled with the real loader and compiler) and a
 synthetic 8-character × 24-beat scene with the same row structure. Inputs are a
 feasible scene plus Gaussian noise of 15% of each variable's range (cold), then
-Gaussian steps of 0.01 per variable between calls (warm): how far the default sampler's
+Gaussian steps of 0.006 per variable between calls (warm): how far the default sampler's
 x0_hat moves in its last steps (RESULTS.md, Sampling). The reference optimum is
 OSQP at eps 1e-9 with polishing. OSQP runs at the loosest eps in {1e-3 … 1e-9} that
 meets max violation ≤ 1e-6 (scaled by row norm) and distance ≤ 1e-5 on the points
