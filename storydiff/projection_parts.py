@@ -201,7 +201,8 @@ def _groups(A: sp.csr_matrix, row_ids: np.ndarray) -> list[np.ndarray]:
         groups[-1].append(row_ids[row_label == component])
         columns += int(width[component])
     if len(groups) > 1 and columns < MIN_GROUP_COLUMNS:
-        groups[-2] += groups.pop()
+        small = groups.pop()
+        groups[-1].extend(small)
     return [np.sort(np.concatenate(group)) for group in groups]
 
 

@@ -440,6 +440,26 @@ def test_split_solves_independent_pieces_apart_down_to_a_minimum_size(monkeypatc
     assert kkt_residual(polytope, x, y, info.multipliers()) <= TOL
 
 
+@given(widths=st.lists(st.integers(1, 6), min_size=1, max_size=12), least=st.integers(1, 8))
+def test_pieces_are_grouped_whole_each_row_once(widths, least):
+    """Every row lands in exactly one group, no piece is cut, and only the last group may be under the minimum
+    before it joins the one before it."""
+    from scipy import sparse as sp
+
+    from storydiff import projection_parts
+
+    blocks = [sp.csr_matrix(np.ones((2, w)) + np.eye(2, w)) for w in widths]  # a connected piece of w columns
+    A = sp.block_diag(blocks, format="csr")
+    piece = np.repeat(np.arange(len(widths)), 2)
+    with mock.patch.object(projection_parts, "MIN_GROUP_COLUMNS", least):
+        groups = projection_parts._groups(A, np.arange(A.shape[0]))
+    rows = np.concatenate(groups)
+    assert np.array_equal(np.sort(rows), np.arange(A.shape[0]))
+    assert all(not set(piece[g]) & set(piece[h]) for i, g in enumerate(groups) for h in groups[i + 1:])  # none cut
+    widths_of = [sum(widths[p] for p in set(piece[g])) for g in groups]
+    assert len(groups) == 1 or all(w >= least for w in widths_of)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_split_matches_osqp_and_explains_by_the_right_rows(monkeypatch, seed):
     monkeypatch.setattr(projection, "MIN_SPLIT_ENTRIES", 0)
