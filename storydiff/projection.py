@@ -27,7 +27,7 @@ from .polytope import Polytope
 from .projection_active import active_set
 from .projection_alm import AlmChunk, ChunkResult, Settings
 from .projection_cg import put_columns, take_columns
-from .projection_parts import MIN_SPLIT_ENTRIES, Part, split, whole
+from .projection_parts import MIN_SPLIT_ENTRIES, Part, group_columns, split, whole
 from .projection_rows import ScaledRows, scaled_rows
 
 # Samples solved together on CPU: as many as keep a `[rows, samples]` float32 work vector near
@@ -109,10 +109,11 @@ def _check_input(x: torch.Tensor, polytope: Polytope, tol: float) -> None:
 
 
 def _parts(rows: ScaledRows, batch: int) -> list[Part]:
-    """The problem whole for small batches, else split into independent parts (built once per rows)."""
-    mode = "whole" if batch * rows.n_columns < MIN_SPLIT_ENTRIES else "split"
+    """The problem whole for small batches, else split into independent parts as large as the batch
+    needs (`group_columns`; built once per rows and size)."""
+    mode = "whole" if batch * rows.n_columns < MIN_SPLIT_ENTRIES else group_columns(batch)
     if mode not in rows.parts:
-        rows.parts[mode] = [whole(rows)] if mode == "whole" else split(rows)
+        rows.parts[mode] = [whole(rows)] if mode == "whole" else split(rows, mode)
     return rows.parts[mode]
 
 

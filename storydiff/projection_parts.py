@@ -32,8 +32,11 @@ from .projection_rows import ScaledRows, csr_pair
 # at batch 32, 25,600 entries, level; at batch 128, 0.110 against 0.131; at batch 1 a split is up to 2×
 # slower).
 MIN_SPLIT_ENTRIES = 2**14
-# Independent pieces of the general part are solved apart down to this many columns (`_groups`).
-MIN_GROUP_COLUMNS = 128
+# Independent pieces of the general part are solved apart once each holds this many entries (columns ×
+# batch; `group_columns`): bundled scenes, one thread, pieces of one character apart against together:
+# at batch 256 (~50,000 entries each) 5-15% less time warm and 10-25% cold; at batch 32 (~7,000) 15-50%
+# more; a pool of 64 scenes at batch 1 in 154 pieces of ~200 entries took 12x as long.
+GROUP_ENTRIES = 2**15
 
 
 @dataclass
@@ -121,12 +124,18 @@ def whole(rows: ScaledRows) -> Part:
                 index, index, ones, ones, whole=True)
 
 
-def split(rows: ScaledRows) -> list[Part]:
-    """The general parts (one per independent piece, `_groups`) and one chain part per chain length."""
+def group_columns(batch: int) -> int:
+    """The fewest columns a general part may have at this batch size: GROUP_ENTRIES, to a power of two."""
+    return 1 << max(0, math.ceil(math.log2(GROUP_ENTRIES / max(batch, 1))))
+
+
+def split(rows: ScaledRows, least_columns: int) -> list[Part]:
+    """The general parts (independent pieces of at least `least_columns` columns, `_groups`) and one chain
+    part per chain length."""
     A = _scipy(rows)
     chain_of, position = _chains(A)
     general_rows = np.nonzero(chain_of[_first_column(A)] < 0)[0]
-    parts = [_general(rows, A, group) for group in _groups(A, general_rows)]
+    parts = [_general(rows, A, group) for group in _groups(A, general_rows, least_columns)]
     on_chain = chain_of >= 0
     lengths = np.bincount(chain_of[on_chain])
     for L in np.unique(lengths):
@@ -177,14 +186,12 @@ def _chains(A: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     return chain_ids[label], position
 
 
-def _groups(A: sp.csr_matrix, row_ids: np.ndarray) -> list[np.ndarray]:
+def _groups(A: sp.csr_matrix, row_ids: np.ndarray, least: int) -> list[np.ndarray]:
     """`row_ids` split by connected component (a compiled scene: one per character), small ones merged.
 
-    Apart, each sample's characters settle on their own instead of all waiting for the slowest
-    (bundled scenes, one thread, warm: 5-15% less time at batch 256, 10-30% at batch 32; cold
-    10-40%); components of fewer than MIN_GROUP_COLUMNS
-    columns are gathered into parts that large, so that a scene of many small pieces does not pay
-    the solver's per-step overhead once per piece.
+    Apart, each sample's characters settle on their own instead of all waiting for the slowest;
+    components of fewer than `least` columns are gathered into parts that large, so that small
+    pieces do not each pay the solver's per-step overhead (GROUP_ENTRIES).
     """
     sub = A[row_ids]
     pattern = sub.copy()
@@ -193,14 +200,14 @@ def _groups(A: sp.csr_matrix, row_ids: np.ndarray) -> list[np.ndarray]:
     row_label = label[_first_column(sub)]
     width = np.bincount(label[np.unique(sub.indices)], minlength=label.max() + 1)
     groups: list[list[np.ndarray]] = []
-    columns = MIN_GROUP_COLUMNS  # of the group being filled: full, so the first component starts one
+    columns = least  # of the group being filled: full, so the first component starts one
     for component in np.unique(row_label):
-        if columns >= MIN_GROUP_COLUMNS:
+        if columns >= least:
             groups.append([])
             columns = 0
         groups[-1].append(row_ids[row_label == component])
         columns += int(width[component])
-    if len(groups) > 1 and columns < MIN_GROUP_COLUMNS:
+    if len(groups) > 1 and columns < least:
         small = groups.pop()
         groups[-1].extend(small)
     return [np.sort(np.concatenate(group)) for group in groups]

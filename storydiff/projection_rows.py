@@ -37,7 +37,7 @@ class ScaledRows:
     n_columns: int
     row_norms: torch.Tensor  # [n_rows] float64 on CPU, every row's norm (0 for an empty one)
     path: bool = False   # the rows of `projection_parts._path`: boxes y_t, then differences (y_{t+1} − y_t)/√2
-    parts: dict = field(default_factory=dict, repr=False)  # "whole" / "split": its parts, once `projection_parts` cut them
+    parts: dict = field(default_factory=dict, repr=False)  # "whole" / least columns: its parts, once cut
     # its NewtonRows once built: a list that every ScaledRows of this matrix shares, whatever its bounds
     newton: list = field(default_factory=list, repr=False)
 

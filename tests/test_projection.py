@@ -412,7 +412,7 @@ def test_split_finds_the_chains():
     from storydiff.projection_parts import split
     from storydiff.projection_rows import build_scaled_rows
 
-    parts = split(build_scaled_rows(_chains_and_the_rest(), torch.device("cpu")))
+    parts = split(build_scaled_rows(_chains_and_the_rest(), torch.device("cpu")), least_columns=64)
     assert [p.columns.tolist() for p in parts] == [[5, 6, 7, 8, 9, 10, 11, 12], [[4]], [[0], [1], [2], [3]]]
     chain = parts[2]
     # position 1: the range's upper bound 1 gave way to the pin's 0.3; position 3's upper is the negated row's
@@ -428,16 +428,24 @@ def test_split_solves_independent_pieces_apart_down_to_a_minimum_size(monkeypatc
     from storydiff.projection_rows import build_scaled_rows
 
     polytope = _chains_and_the_rest()
-    monkeypatch.setattr(projection_parts, "MIN_GROUP_COLUMNS", 3)
-    parts = projection_parts.split(build_scaled_rows(polytope, torch.device("cpu")))
+    parts = projection_parts.split(build_scaled_rows(polytope, torch.device("cpu")), least_columns=3)
     # [5, 6, 7] is large enough alone; [8, 9] is not, so it takes [10, 11, 12] with it
     assert [p.columns.tolist() for p in parts[:2]] == [[5, 6, 7], [8, 9, 10, 11, 12]]
     monkeypatch.setattr(projection, "MIN_SPLIT_ENTRIES", 0)
+    monkeypatch.setattr(projection_parts, "GROUP_ENTRIES", 12)  # at batch 6: pieces of 2 columns apart
     x = torch.tensor(np.random.default_rng(4).normal(0.5, 0.8, (6, 14)))
     y, info = project(x, polytope)
-    assert len(info.parts) == 4 and info.converged.all()
+    assert len(info.parts) == 5 and info.converged.all()
     assert np.linalg.norm(y.numpy() - osqp_reference(polytope, x.numpy()), axis=1).max() <= DIST
     assert kkt_residual(polytope, x, y, info.multipliers()) <= TOL
+
+
+def test_pieces_are_solved_apart_only_in_batches_large_enough_to_pay():
+    """At batch 1 a pool of scenes stays in a few parts: one per character made it 12x slower."""
+    from storydiff.projection_parts import GROUP_ENTRIES, group_columns
+
+    assert group_columns(1) == GROUP_ENTRIES and group_columns(GROUP_ENTRIES) == 1
+    assert group_columns(256) == GROUP_ENTRIES // 256 and group_columns(300) == group_columns(256)
 
 
 @given(widths=st.lists(st.integers(1, 6), min_size=1, max_size=12), least=st.integers(1, 8))
@@ -451,8 +459,7 @@ def test_pieces_are_grouped_whole_each_row_once(widths, least):
     blocks = [sp.csr_matrix(np.ones((2, w)) + np.eye(2, w)) for w in widths]  # a connected piece of w columns
     A = sp.block_diag(blocks, format="csr")
     piece = np.repeat(np.arange(len(widths)), 2)
-    with mock.patch.object(projection_parts, "MIN_GROUP_COLUMNS", least):
-        groups = projection_parts._groups(A, np.arange(A.shape[0]))
+    groups = projection_parts._groups(A, np.arange(A.shape[0]), least)
     rows = np.concatenate(groups)
     assert np.array_equal(np.sort(rows), np.arange(A.shape[0]))
     assert all(not set(piece[g]) & set(piece[h]) for i, g in enumerate(groups) for h in groups[i + 1:])  # none cut
