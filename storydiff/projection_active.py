@@ -15,7 +15,7 @@ on the way — the violation rises for a round or two, then the sample settles �
 goes back to the augmented Lagrangian from its warm start only once its violation exceeds
 ten times the one it came in with (the guess blew up on rows that cannot all hold at once) or after
 `max_rounds` (`projection._solve` gathers those of every chunk into one batch). Bundled
-scenes settle in 2-4 rounds, the synthetic 8 × 24 scene nine samples in ten within 6
+scenes settle in 2-4 rounds, the synthetic 8 × 24 scene 98 samples in 100 within 6
 (benchmarks/RESULTS.md, Projection).
 """
 from __future__ import annotations
