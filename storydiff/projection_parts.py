@@ -153,6 +153,13 @@ def _first_column(A: sp.csr_matrix) -> np.ndarray:
     return A.indices[A.indptr[:-1]]
 
 
+def _components(A: sp.csr_matrix) -> np.ndarray:
+    """Per column, its connected component: columns joined by a row they share, directly or through others."""
+    pattern = A.copy()
+    pattern.data[:] = 1.0
+    return connected_components(pattern.T @ pattern, directed=False)[1]
+
+
 def _chains(A: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     """Per column: its chain (−1: not on one) and its position along it.
 
@@ -161,9 +168,7 @@ def _chains(A: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     scene numbers a variable's beats in order).
     """
     n = A.shape[1]
-    pattern = A.copy()
-    pattern.data[:] = 1.0
-    _, label = connected_components(pattern.T @ pattern, directed=False)
+    label = _components(A)
     per_row = np.diff(A.indptr)
     order = np.lexsort((np.arange(n), label))
     sizes = np.bincount(label)
@@ -194,9 +199,7 @@ def _groups(A: sp.csr_matrix, row_ids: np.ndarray, least: int) -> list[np.ndarra
     pieces do not each pay the solver's per-step overhead (GROUP_ENTRIES).
     """
     sub = A[row_ids]
-    pattern = sub.copy()
-    pattern.data[:] = 1.0
-    _, label = connected_components(pattern.T @ pattern, directed=False)
+    label = _components(sub)
     row_label = label[_first_column(sub)]
     width = np.bincount(label[np.unique(sub.indices)], minlength=label.max() + 1)
     groups: list[list[np.ndarray]] = []
