@@ -327,7 +327,10 @@ def require_story_feasible(cast: Cast, story: Story) -> None:
     Run before a story is sampled, so that a chain that breaks at its fifth scene is refused
     before four scenes are sampled in vain, with the error `validate` gives for it.
     """
-    for situation in story.situations:
+    problems = explain_story_infeasible(cast, story)
+    if not problems:
+        return  # the chain holds each scene's own rows: one LP where every scene holds
+    for situation in story.situations:  # a scene that has no solution alone is named as such
         require_feasible(cast, situation)
-    for problem in explain_story_infeasible(cast, story):
-        raise InfeasibleError(f"{problem.path}:{problem.line}:{problem.column}: {problem.message}")
+    problem = problems[0]
+    raise InfeasibleError(f"{problem.path}:{problem.line}:{problem.column}: {problem.message}")

@@ -11,7 +11,7 @@ from storydiff import loader
 from storydiff.cli import main
 from storydiff.constraints import carried_state, compile_constraints
 from storydiff.errors import InfeasibleError
-from storydiff.feasibility import story_polytope
+from storydiff.feasibility import require_story_feasible, story_polytope
 from storydiff.models import Pin
 
 # Each scene alone is feasible; one after the other they are not, through what carries over:
@@ -97,6 +97,14 @@ def test_sampling_a_story_whose_scenes_cannot_follow_fails_before_any_scene(tmp_
                                               r"follow scene 1 \(night\)"):
         engine.sample_story(story, cast, steps=1, progress=sampled.append)
     assert sampled == []
+
+
+def test_a_scene_that_cannot_be_played_alone_is_named_by_its_own_file(tmp_path):
+    # the chain breaks too, but the writer's fix is in morning's file: mara's trust in ilan stays within 0.5 of 0.6
+    story, cast = _night_and_morning(tmp_path, 'mara.stance.ilan.trust@4 max="1"', 'mara.stance.ilan.trust@2 max="0.05"')
+    with pytest.raises(InfeasibleError, match=r"morning.situation.xml:\d+:\d+: .*trust") as raised:
+        require_story_feasible(cast, story)
+    assert "cannot follow" not in str(raised.value)
 
 
 @pytest.mark.slow
