@@ -247,12 +247,18 @@ def _solve(part: Part, X: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, rho: 
                       torch.empty(rows.m, batch, dtype=torch.float64, device=device), torch.empty_like(rho), *steps,
                       torch.empty(batch, dtype=torch.bool, device=device))
 
+    cold = torch.zeros(batch, dtype=torch.bool, device=device)  # warm starts the finish found worse than none
+
     def alm(cols: torch.Tensor) -> ChunkResult:
-        return AlmChunk(rows, part.bounds(cols), take_columns(X, cols), take_columns(y, cols), take_columns(mu, cols),
-                        rho[cols], target, settings).run()
+        x, y0, mu0, rho0 = take_columns(X, cols), take_columns(y, cols), take_columns(mu, cols), rho[cols]
+        if bool((restart := cold[cols]).any()):
+            y0, mu0 = torch.where(restart, x, y0), mu0.masked_fill(restart, 0.0)
+            rho0 = rho0.masked_fill(restart, settings.rho_start)
+        return AlmChunk(rows, part.bounds(cols), x, y0, mu0, rho0, target, settings).run()
 
     def finish(cols: torch.Tensor) -> ChunkResult:
         found = active_set(rows, part.bounds(cols), take_columns(X, cols), take_columns(mu, cols), target, settings)
+        cold[cols] = found.cold
         return ChunkResult(y=found.y, dual=found.dual, rho=rho[cols], newton=found.rounds, cg=found.cg,
                            converged=found.solved)
 
