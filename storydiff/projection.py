@@ -137,10 +137,11 @@ def _start(part: Part, Xp: torch.Tensor, state: ProjectionState | None, index: i
     return part.gather(state.y.to(Xp.device)), state.duals[index].to(Xp.device), rho, True
 
 
-def _row_report(rows: ScaledRows, X: torch.Tensor, Y: torch.Tensor, dtype: torch.dtype,
+def _row_report(rows: ScaledRows, X: torch.Tensor, Y: torch.Tensor, y: torch.Tensor,
                 tol: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Of the answer as returned (`Y` `[n, batch]` rounded to `dtype`): per sample the distance from `X`
-    and the scaled max violation, and the `[batch, rows]` mask of rows within tol of a bound.
+    """Write the answer `Y` `[n, batch]` into `y` `[batch, n]` (the caller's layout and dtype) and report on
+    it as returned: per sample the distance from `X` and the scaled max violation, and the `[batch, rows]`
+    mask of rows within tol of a bound.
 
     It works through the batch a cache-sized slice at a time, slices side by side on CPU threads:
     over the whole batch at once its `[rows, batch]` temporaries cost a tenth of a large
@@ -152,7 +153,8 @@ def _row_report(rows: ScaledRows, X: torch.Tensor, Y: torch.Tensor, dtype: torch
 
     def report(index: torch.Tensor) -> None:
         cols = slice(int(index[0]), int(index[-1]) + 1)
-        R = Y[:, cols].to(dtype).to(torch.float64)
+        y[cols] = Y[:, cols].T
+        R = Y[:, cols].to(y.dtype).to(torch.float64)
         distance[cols] = torch.linalg.vector_norm(R - X[:, cols], dim=0)
         if rows.m == 0:
             return
@@ -317,8 +319,8 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
         newton = torch.maximum(newton, part.per_sample(out.newton))
         cg = torch.maximum(cg, part.per_sample(out.cg))
         converged &= part.per_sample(out.converged, every=True)
-    y = torch.empty_like(x).copy_(Y.T)
-    distance, violation, mask = _row_report(rows, X, Y, x.dtype, tol)
+    y = torch.empty_like(x)
+    distance, violation, mask = _row_report(rows, X, Y, y, tol)
     info = ProjectionInfo(
         distance=distance, max_violation=violation, iterations=newton,
         linear_iterations=cg, converged=converged, binding_mask=mask, names=polytope.names,

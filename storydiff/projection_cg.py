@@ -40,12 +40,16 @@ class BufferPool:
 
 
 def take_columns(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """`t[:, index]` for a 1-D long `index`, by the fastest route on CPU.
+    """`t[:, index]` (a copy) for a 1-D long `index`, by the fastest route on CPU.
 
-    Boolean-mask indexing along the contiguous dimension is 3-12x slower (torch 2.13, one
-    thread, [1,370-2,818 rows, 372 columns]); `index_select` is fastest for float32 and
-    `gather` for float64, where `index_select` is as slow as the mask.
+    A run of consecutive columns — a chunk of the batch — is copied as a slice, 3-8x faster than
+    any gather (torch 2.13, one thread: 74 of 1,024 columns of 12,280 rows, 4.9 ms gathered, 0.65 ms
+    sliced). Otherwise: boolean-mask indexing along the contiguous dimension is 3-12x slower
+    ([1,370-2,818 rows, 372 columns]); `index_select` is fastest for float32 and `gather` for
+    float64, where `index_select` is as slow as the mask.
     """
+    if t.device.type == "cpu" and index.numel() > 1 and bool((index.diff() == 1).all()):
+        return t[:, int(index[0]):int(index[-1]) + 1].clone(memory_format=torch.contiguous_format)
     if t.dtype == torch.float32:
         return t.index_select(1, index)
     return torch.gather(t, 1, index.expand(t.shape[0], -1))
