@@ -119,8 +119,10 @@ def _parts(rows: ScaledRows, batch: int) -> list[Part]:
 
 
 def _start(part: Part, Xp: torch.Tensor, state: ProjectionState | None, index: int,
-           settings: Settings) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
-    """A part's initial (y, multipliers, ρ): where the previous call left it if that fits, else (x, 0, ρ₀).
+           settings: Settings) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """A part's initial (previous y, multipliers, ρ): where the previous call left it if that fits, else
+    (None, 0, ρ₀). The previous y is in the polytope's layout: only the augmented Lagrangian reads it,
+    for the few samples the active set leaves (`Part.take`).
 
     A state that does not fit (a pin was added, the batch changed) is not an error:
     the answer is the same from any start, only slower. The solvers only read what this
@@ -131,10 +133,10 @@ def _start(part: Part, Xp: torch.Tensor, state: ProjectionState | None, index: i
             and state.duals[index].shape == (part.rows.m, columns) and state.rhos[index].shape == (columns,))
     if not fits:
         mu = torch.zeros(part.rows.m, columns, dtype=torch.float64, device=Xp.device)
-        return Xp, mu, torch.full((columns,), settings.rho_start, dtype=torch.float64, device=Xp.device), False
+        return None, mu, torch.full((columns,), settings.rho_start, dtype=torch.float64, device=Xp.device)
     # The previous penalty is tuned to the previous point; a fresh input needs a milder one first.
     rho = (state.rhos[index].to(Xp.device) / settings.warm_divisor).clamp_min(settings.rho_start)
-    return part.gather(state.y.to(Xp.device)), state.duals[index].to(Xp.device), rho, True
+    return state.y.to(Xp.device), state.duals[index].to(Xp.device), rho
 
 
 def _row_report(rows: ScaledRows, X: torch.Tensor, Y: torch.Tensor, y: torch.Tensor,
@@ -234,15 +236,15 @@ def _over_chunks_into(out: ChunkResult, solve: Callable[[torch.Tensor], ChunkRes
     _over_chunks(into, columns, rows)
 
 
-def _solve(part: Part, X: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, rho: torch.Tensor,
-           target: float, settings: Settings, warm: bool) -> ChunkResult:
+def _solve(part: Part, X: torch.Tensor, previous: torch.Tensor | None, mu: torch.Tensor, rho: torch.Tensor,
+           target: float, settings: Settings) -> ChunkResult:
     """Run the solver on one part, chunk by chunk, each chunk's result written into one answer.
 
-    A warm start runs the active-set finish on every chunk first, then the augmented Lagrangian on
+    A warm start (`previous`: the last call's y, `_start`) runs the active-set finish on every chunk first, then the augmented Lagrangian on
     what the chunks left, together: a few columns per chunk, each solved alone, would pay the
     solver's per-step overhead once per chunk (a third of a warm call on the synthetic 8 × 24 scene).
     """
-    rows, (n, batch), device = part.rows, X.shape, X.device
+    rows, (n, batch), device, warm = part.rows, X.shape, X.device, previous is not None
     every = torch.arange(batch, device=device)
     steps = (torch.zeros(batch, dtype=torch.long, device=device) for _ in range(2))
     out = ChunkResult(torch.empty(n, batch, dtype=torch.float64, device=device),
@@ -252,7 +254,8 @@ def _solve(part: Part, X: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, rho: 
     cold = torch.zeros(batch, dtype=torch.bool, device=device)  # warm starts the finish found worse than none
 
     def alm(cols: torch.Tensor) -> ChunkResult:
-        x, y0, mu0, rho0 = take_columns(X, cols), take_columns(y, cols), take_columns(mu, cols), rho[cols]
+        x, mu0, rho0 = take_columns(X, cols), take_columns(mu, cols), rho[cols]
+        y0 = x if previous is None else part.take(previous, cols)
         if bool((restart := cold[cols]).any()):
             y0, mu0 = torch.where(restart, x, y0), mu0.masked_fill(restart, 0.0)
             rho0 = rho0.masked_fill(restart, settings.rho_start)
@@ -308,11 +311,11 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
     converged = torch.ones(batch, dtype=torch.bool, device=x.device)
     for index, part in enumerate(parts):
         Xp = part.gather(X)
-        y0, mu0, rho0, warm = _start(part, Xp, state, index, settings)
+        previous, mu0, rho0 = _start(part, Xp, state, index, settings)
         if part.one_beat:
             out = _clamp(part, Xp, rho0)
         else:
-            out = _solve(part, Xp, y0, mu0, rho0, tol * TARGET_SHARE, settings, warm)
+            out = _solve(part, Xp, previous, mu0, rho0, tol * TARGET_SHARE, settings)
         part.scatter(out.y, Y)
         duals.append(out.dual)
         rhos.append(out.rho)

@@ -80,6 +80,14 @@ class Part:
         L, k = self.columns.shape
         return X[self.columns.reshape(-1)].view(L, k, -1).transpose(1, 2).reshape(L, -1)
 
+    def take(self, X: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """`gather(X)[:, cols]` for solver columns `cols` (1-D long) without gathering the rest."""
+        if self.whole:
+            return X[:, cols]
+        if self.columns.dim() == 1:
+            return X[self.columns.unsqueeze(1), cols]
+        return X[self.columns[:, cols % self.chains], torch.div(cols, self.chains, rounding_mode="floor")]
+
     def scatter(self, Y: torch.Tensor, into: torch.Tensor) -> None:
         """Write the part's solver-layout values back into the `[n, b]` polytope layout."""
         if self.whole:

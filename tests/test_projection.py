@@ -441,6 +441,20 @@ def test_split_finds_the_chains():
     assert torch.allclose(chain.lower[4:, 0] * 2**0.5, torch.full((3,), -0.2, dtype=torch.float64))
 
 
+def test_a_part_takes_the_columns_its_full_gather_would_give():
+    from storydiff.projection_parts import split, whole
+    from storydiff.projection_rows import build_scaled_rows
+
+    rows = build_scaled_rows(synthetic_scene(characters=2, beats=5, seed=0)[0], torch.device("cpu"))
+    X = torch.randn(rows.n_columns, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    parts = [whole(rows), *split(rows, least_columns=1)]
+    assert {p.chains > 1 for p in parts} == {True, False}
+    for part in parts:
+        gathered = part.gather(X)
+        cols = torch.randperm(gathered.shape[1], generator=torch.Generator().manual_seed(1))[:5]
+        assert torch.equal(part.take(X, cols), gathered[:, cols])
+
+
 def test_split_solves_independent_pieces_apart_down_to_a_minimum_size(monkeypatch):
     """Pieces no row joins are parts of their own (a sample's characters settle apart); small ones share."""
     from storydiff import projection_parts
