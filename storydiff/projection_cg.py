@@ -39,6 +39,13 @@ class BufferPool:
         return flat[: rows * self.b].view(rows, self.b)
 
 
+def consecutive(index: torch.Tensor) -> slice | None:
+    """`index` (1-D long, on CPU) as a slice where it is a run of consecutive numbers (a chunk of the batch)."""
+    if index.device.type != "cpu" or index.numel() < 2 or not bool((index.diff() == 1).all()):
+        return None
+    return slice(int(index[0]), int(index[-1]) + 1)
+
+
 def take_columns(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """`t[:, index]` (a copy) for a 1-D long `index`, by the fastest route on CPU.
 
@@ -48,15 +55,19 @@ def take_columns(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     ([1,370-2,818 rows, 372 columns]); `index_select` is fastest for float32 and `gather` for
     float64, where `index_select` is as slow as the mask.
     """
-    if t.device.type == "cpu" and index.numel() > 1 and bool((index.diff() == 1).all()):
-        return t[:, int(index[0]):int(index[-1]) + 1].clone(memory_format=torch.contiguous_format)
+    if (run := consecutive(index)) is not None:
+        return t[:, run].clone(memory_format=torch.contiguous_format)
     if t.dtype == torch.float32:
         return t.index_select(1, index)
     return torch.gather(t, 1, index.expand(t.shape[0], -1))
 
 
 def put_columns(out: torch.Tensor, index: torch.Tensor, values: torch.Tensor) -> None:
-    """`out[:, index] = values` (1-D long `index`): a scatter, 4-5x faster on CPU than index_put."""
+    """`out[:, index] = values` (1-D long `index`): a run of consecutive columns as a slice, else a
+    scatter, 4-5x faster on CPU than index_put."""
+    if (run := consecutive(index)) is not None:
+        out[:, run] = values
+        return
     out.scatter_(1, index.expand(out.shape[0], -1), values)
 
 

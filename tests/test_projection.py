@@ -441,7 +441,7 @@ def test_split_finds_the_chains():
     assert torch.allclose(chain.lower[4:, 0] * 2**0.5, torch.full((3,), -0.2, dtype=torch.float64))
 
 
-def test_a_part_takes_the_columns_its_full_gather_would_give():
+def test_a_part_takes_the_columns_and_bounds_its_full_gather_would_give():
     from storydiff.projection_parts import split, whole
     from storydiff.projection_rows import build_scaled_rows
 
@@ -453,6 +453,11 @@ def test_a_part_takes_the_columns_its_full_gather_would_give():
         gathered = part.gather(X)
         cols = torch.randperm(gathered.shape[1], generator=torch.Generator().manual_seed(1))[:5]
         assert torch.equal(part.take(X, cols), gathered[:, cols])
+        if part.chains > 1:  # a chunk of the batch starts and ends within a sample's chains
+            for index in (cols, torch.arange(part.chains - 1, 2 * part.chains + 1)):
+                chain = index % part.chains
+                assert all(torch.equal(b, full[:, chain]) for b, full in zip(part.bounds(index),
+                                                                            (part.lower, part.upper), strict=True))
 
 
 def test_split_solves_independent_pieces_apart_down_to_a_minimum_size(monkeypatch):
