@@ -109,11 +109,13 @@ def provenance_summary(p: Provenance) -> str:
     which = f"story {p.story}, scene {p.part + 1}" if p.story else f"sample {p.sample + 1}"
     return (f"storydiff {p.storydiff} · checkpoint {p.checkpoint} · situation {p.situation or '?'} · "
             f"seed {p.seed} · {which} · {p.sampler}, {p.steps} steps · "
-            f"guidance {p.guidance:g} · {projected}")
+            f"guidance {p.guidance:g} · {projected}" + (" · drafted by hand" if p.drafted else ""))
 
 
 def regenerate_command(p: Provenance) -> str:
-    """The CLI call that samples this scene again (same checkpoint, same device)."""
+    """The CLI call that samples this scene again (same checkpoint, same device), or why there is none."""
+    if p.drafted:
+        return "no command repeats it: it was shaped by hand in the TUI (its draft file reopens it)"
     flags = f"--seed {p.seed} --sampler {p.sampler} --steps {p.steps} --guidance {p.guidance:g}"
     if not p.project:
         flags += " --no-project"

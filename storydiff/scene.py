@@ -31,6 +31,7 @@ class Provenance(BaseModel):
     sample: int = 0
     story: str = ""  # the story a scene was sampled in, and its place there (from 0): seed is the story's
     part: int = 0
+    drafted: bool = False  # shaped by hand in the TUI (pins, edits, a story's scene resampled): no CLI call repeats it
 
 
 class Subtext(BaseModel):

@@ -138,7 +138,9 @@ def test_a_pin_shows_until_a_step_answers_it_and_undo_takes_it_back(engine, open
     session.redo()
     assert session.scene().cell("mara", 2).shown["fear"] == pytest.approx(0.7)
     run_through(session, 1)
-    assert session.scene() == engine.scenes(session.run, session.step)[0]
+    plain = engine.scenes(session.run, session.step)[0]
+    assert session.scene().model_copy(update={"provenance": plain.provenance}) == plain
+    assert session.scene().provenance.drafted  # the pin is the writer's: no CLI call repeats the scene
 
 
 def test_an_infeasible_pin_changes_nothing(engine, opened):
@@ -204,6 +206,34 @@ def test_a_story_draft_keeps_its_finished_scenes_and_what_carries_over(engine, t
     run_through(session)
     run_through(reopened)
     assert torch.equal(session.step.projected, reopened.step.projected)
+
+
+def test_a_scene_shaped_by_hand_says_no_command_repeats_it(engine, opened):
+    from storydiff.render import regenerate_command
+
+    session = Session(engine, opened, steps=STEPS)
+    run_through(session, 1)
+    assert not session.scene().provenance.drafted
+    assert regenerate_command(session.scene().provenance).startswith("storydiff sample ")
+    session.edit("mara.felt.joy@2", 0.7)
+    assert session.scene().provenance.drafted
+    assert regenerate_command(session.scene().provenance).startswith("no command repeats it")
+    session.undo()
+    session.pin(Pin(var="mara.felt.joy@2", min=0.3))
+    assert session.scene().provenance.drafted
+
+
+def test_a_story_scene_resampled_after_the_ones_before_it_is_drafted(engine):
+    # the CLI samples scene k with the story's seed + k: once scene 2 has another seed than scene 1's
+    # story seed, no `storydiff sample STORY --seed` gives both
+    session = Session(engine, open_target(bundled_library() / "stories" / "saltmarsh.story.xml"), steps=2)
+    run_through(session)
+    session.next_part()
+    run_through(session, 1)
+    assert not session.scene().provenance.drafted
+    session.restart(seed=session.seed + 1)
+    run_through(session, 1)
+    assert session.scene().provenance.drafted and not session.done[0].provenance.drafted
 
 
 def test_a_scene_the_next_cannot_start_from_keeps_the_draft_where_it_was(engine, tmp_path):

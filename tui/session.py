@@ -125,6 +125,7 @@ class Session(Drafted):
 
         Pending edits and pins are written into it, so the writer sees a change when making it,
         not one step later; a story's scene carries the story's provenance, as the CLI gives it.
+        A scene no CLI call repeats is marked drafted (`drafted`).
         """
         step = self.step
         if step is None:
@@ -135,11 +136,19 @@ class Session(Drafted):
             edits, pins = pending
             shown = dataclasses.replace(step, projected=_write(step.projected, edits, self.run, pins))
             scene = self.engine.scenes(self.run, shown)[0]
-            if self.opened.story:
-                scene.provenance = scene.provenance.model_copy(
-                    update={"story": self.opened.story.id, "part": self.part, "seed": self.seed})
+            story = {"story": self.opened.story.id, "part": self.part, "seed": self.seed} if self.opened.story else {}
+            scene.provenance = scene.provenance.model_copy(update={**story, "drafted": self.drafted})
             self._scene = (step, self.run, pending, scene)
         return self._scene[3]
+
+    @property
+    def drafted(self) -> bool:
+        """Whether the writer's hand shaped the scene beyond what the CLI can be told: pins or edits,
+        a story whose scenes were sampled with different story seeds (a scene resampled after the
+        ones before it), or a scene after one that was itself drafted."""
+        if self.pins or self.edits:
+            return True
+        return any(s.provenance.drafted or s.provenance.seed != self.seed for s in self.done)
 
     def pins_on(self, character: str, beat: int) -> list[Pin]:
         """The writer's pins on one cell."""
