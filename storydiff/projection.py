@@ -26,7 +26,7 @@ import torch
 from .polytope import Polytope
 from .projection_active import active_set
 from .projection_alm import AlmChunk, ChunkResult, Settings
-from .projection_cg import put_columns, take_columns
+from .projection_cg import consecutive, put_columns, take_columns
 from .projection_parts import MIN_SPLIT_ENTRIES, Part, group_columns, split, whole
 from .projection_rows import ScaledRows, scaled_rows
 
@@ -156,7 +156,7 @@ def _row_report(rows: ScaledRows, X: torch.Tensor, Y: torch.Tensor, y: torch.Ten
     def report(index: torch.Tensor) -> None:
         cols = slice(int(index[0]), int(index[-1]) + 1)
         y[cols] = Y[:, cols].T
-        R = Y[:, cols].to(y.dtype).to(torch.float64)
+        R = Y[:, cols].to(y.dtype).to(torch.float64).contiguous()  # a strided slice halves the sparse product's speed
         distance[cols] = torch.linalg.vector_norm(R - X[:, cols], dim=0)
         if rows.m == 0:
             return
@@ -228,10 +228,11 @@ def _over_chunks_into(out: ChunkResult, solve: Callable[[torch.Tensor], ChunkRes
         result = solve(cols)
         put_columns(out.y, cols, result.y)
         put_columns(out.dual, cols, result.dual)
-        out.rho[cols] = result.rho
-        out.newton[cols] += result.newton
-        out.cg[cols] += result.cg
-        out.converged[cols] = result.converged
+        at = consecutive(cols) or cols  # a chain part's chunk holds ~10^5 columns: a slice, not an index
+        out.rho[at] = result.rho
+        out.newton[at] += result.newton
+        out.cg[at] += result.cg
+        out.converged[at] = result.converged
 
     _over_chunks(into, columns, rows)
 
@@ -263,8 +264,9 @@ def _solve(part: Part, X: torch.Tensor, previous: torch.Tensor | None, mu: torch
 
     def finish(cols: torch.Tensor) -> ChunkResult:
         found = active_set(rows, part.bounds(cols), take_columns(X, cols), take_columns(mu, cols), target, settings)
-        cold[cols] = found.cold
-        return ChunkResult(y=found.y, dual=found.dual, rho=rho[cols], newton=found.rounds, cg=found.cg,
+        at = consecutive(cols) or cols
+        cold[at] = found.cold
+        return ChunkResult(y=found.y, dual=found.dual, rho=rho[at], newton=found.rounds, cg=found.cg,
                            converged=found.solved)
 
     _over_chunks_into(out, finish if warm else alm, every, rows)
