@@ -156,7 +156,8 @@ def _row_report(rows: ScaledRows, X: torch.Tensor, Y: torch.Tensor, y: torch.Ten
     def report(index: torch.Tensor) -> None:
         cols = slice(int(index[0]), int(index[-1]) + 1)
         y[cols] = Y[:, cols].T
-        R = Y[:, cols].to(y.dtype).to(torch.float64).contiguous()  # a strided slice halves the sparse product's speed
+        # what the caller gets back, contiguous: a strided slice halves the sparse product's speed
+        R = Y[:, cols].to(y.dtype).to(torch.float64).contiguous()
         distance[cols] = torch.linalg.vector_norm(R - X[:, cols], dim=0)
         if rows.m == 0:
             return
@@ -241,9 +242,10 @@ def _solve(part: Part, X: torch.Tensor, previous: torch.Tensor | None, mu: torch
            target: float, settings: Settings) -> ChunkResult:
     """Run the solver on one part, chunk by chunk, each chunk's result written into one answer.
 
-    A warm start (`previous`: the last call's y, `_start`) runs the active-set finish on every chunk first, then the augmented Lagrangian on
-    what the chunks left, together: a few columns per chunk, each solved alone, would pay the
-    solver's per-step overhead once per chunk (a third of a warm call on the synthetic 8 × 24 scene).
+    A warm start (`previous`: the last call's y, `_start`) runs the active-set finish on every chunk
+    first, then the augmented Lagrangian on what the chunks left, together: a few columns per chunk,
+    each solved alone, would pay the solver's per-step overhead once per chunk (a third of a warm
+    call on the synthetic 8 × 24 scene). Samples the finish started cold go on cold.
     """
     rows, (n, batch), device, warm = part.rows, X.shape, X.device, previous is not None
     every = torch.arange(batch, device=device)
