@@ -230,6 +230,11 @@ def _settled(out: ActiveSetResult, live: torch.Tensor, y: torch.Tensor, lam: tor
     return accept
 
 
+def _violation(over: torch.Tensor, under: torch.Tensor) -> torch.Tensor:
+    """Per column, how far the rows are past their bounds at most (0 inside), from `A y − upper`, `A y − lower`."""
+    return torch.maximum(over.amax(dim=0), under.amin(dim=0).neg()).clamp_min(0)
+
+
 def _worse_than_cold(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor,
                      violation: torch.Tensor) -> torch.Tensor:
     """Which columns' warm start (`violation`, of x − Aᵀμ) is further out than x itself.
@@ -242,8 +247,7 @@ def _worse_than_cold(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor]
     """
     lower, upper = bounds
     ax = torch.sparse.mm(rows.A64, x)
-    own = torch.maximum((ax - upper).amax(dim=0), (lower - ax).amax(dim=0)).clamp_min_(0)
-    return violation > own
+    return violation > _violation(ax - upper, ax - lower)
 
 
 def active_set(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor, mu: torch.Tensor,
@@ -271,13 +275,13 @@ def active_set(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: t
     for round_ in range(max_rounds + 1):
         y, over, under = work.residuals()
         lam = work.lam
-        violation = torch.maximum(over.amax(dim=0), under.amin(dim=0).neg()).clamp_min(0)
+        violation = _violation(over, under)
         if round_ == 0 and bool((cold := _worse_than_cold(rows, bounds, x, violation)).any()):
             out.cold = cold
             work.lam[:, cold] = 0.0
             y, over, under = work.residuals()
             lam = work.lam
-            violation = torch.maximum(over.amax(dim=0), under.amin(dim=0).neg()).clamp_min(0)
+            violation = _violation(over, under)
         accept = _settled(out, live, y, lam, over, under, violation, target)
         # a guess that left the sample far further out than it came in (it blew up on rows that cannot
         # all hold at once) goes to the augmented Lagrangian; a smaller rise on the way is common and passes
