@@ -10,7 +10,9 @@ and the solver starts from the previous multipliers, finishing by an active-set 
 where the rows that hold the scene have barely changed (`storydiff.projection_active`).
 The method is otherwise a semismooth-Newton augmented Lagrangian; see
 `storydiff.projection_alm` for why. Large batches are solved
-part by part — the set's independent chains apart from the rest, `storydiff.projection_parts`.
+part by part — the set's independent chains apart from the rest, `storydiff.projection_parts` —
+and chains, warm or cold, by an active-set method whose solves are closed-form
+(`storydiff.projection_chains`); what it leaves goes to the augmented Lagrangian.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from .polytope import Polytope
 from .projection_active import active_set
 from .projection_alm import AlmChunk, ChunkResult, Settings
 from .projection_cg import consecutive, put_columns, take_columns
+from .projection_chains import project_chains
 from .projection_parts import MIN_SPLIT_ENTRIES, Part, group_columns, split, whole
 from .projection_rows import ScaledRows, scaled_rows
 
@@ -245,7 +248,8 @@ def _solve(part: Part, X: torch.Tensor, previous: torch.Tensor | None, mu: torch
     A warm start (`previous`: the last call's y, `_start`) runs the active-set finish on every chunk
     first, then the augmented Lagrangian on what the chunks left, together: a few columns per chunk,
     each solved alone, would pay the solver's per-step overhead once per chunk (a third of a warm
-    call on the synthetic 8 × 24 scene). Samples the finish started cold go on cold.
+    call on the synthetic 8 × 24 scene). Samples the finish started cold go on cold. A chain part
+    runs its own finish (`project_chains`) from any start.
     """
     rows, (n, batch), device, warm = part.rows, X.shape, X.device, previous is not None
     every = torch.arange(batch, device=device)
@@ -265,14 +269,17 @@ def _solve(part: Part, X: torch.Tensor, previous: torch.Tensor | None, mu: torch
         return AlmChunk(rows, part.bounds(cols), x, y0, mu0, rho0, target, settings).run()
 
     def finish(cols: torch.Tensor) -> ChunkResult:
-        found = active_set(rows, part.bounds(cols), take_columns(X, cols), take_columns(mu, cols), target, settings)
+        bounds, x, mu0 = part.bounds(cols), take_columns(X, cols), take_columns(mu, cols)
+        found = (project_chains(bounds, x, mu0, target, settings.active_rounds) if part.rows.path
+                 else active_set(rows, bounds, x, mu0, target, settings))
         at = consecutive(cols) or cols
         cold[at] = found.cold
         return ChunkResult(y=found.y, dual=found.dual, rho=rho[at], newton=found.rounds, cg=found.cg,
                            converged=found.solved)
 
-    _over_chunks_into(out, finish if warm else alm, every, rows)
-    rest = torch.nonzero(~out.converged).squeeze(1) if warm else every[:0]
+    first = finish if warm or part.rows.path else alm  # chains solve exactly from any start
+    _over_chunks_into(out, first, every, rows)
+    rest = torch.nonzero(~out.converged).squeeze(1) if first is finish else every[:0]
     if rest.numel():
         _over_chunks_into(out, alm, rest, rows)
     return out

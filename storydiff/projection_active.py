@@ -40,20 +40,29 @@ class ActiveSetResult:
     cg: torch.Tensor        # [b] conjugate-gradient steps taken
     cold: torch.Tensor      # [b] bool: started from zero multipliers (`_worse_than_cold`)
 
+    @classmethod
+    def untouched(cls, x: torch.Tensor, mu: torch.Tensor) -> ActiveSetResult:
+        """Every column as it came in: nothing solved, no rounds taken."""
+        b, device = x.shape[1], x.device
+        none = torch.zeros(b, dtype=torch.bool, device=device)
+        steps = torch.zeros(b, dtype=torch.long, device=device)
+        return cls(y=x.clone(), dual=mu.clone(), solved=none, rounds=steps, cg=steps.clone(), cold=none.clone())
+
 
 # A ridge on the active rows' matrix: where they are linearly dependent (a "never" row, a range and a
 # display rule meeting at 0) it is singular, and plain CG would divide by p·Mp = 0.
 RIDGE = 1e-5
 # ... on the first solve: a ridge leaves the rows of S off their bounds by ridge × the correction, which
 # is ~1e-2 on a warm start; at 1e-5 a right guess would still miss the target (1e-7) and take a second
-# round (two chains in three of the synthetic 8 × 24 scene; one in six at 1e-6). Later corrections are
-# small, and the larger ridge keeps the general part's nearly dependent rows better conditioned.
+# round (measured on chains, before they had their own solver: two in three of the synthetic 8 × 24
+# scene; one in six at 1e-6). Later corrections are small, and the larger ridge keeps the general part's
+# nearly dependent rows better conditioned.
 FIRST_RIDGE = 1e-6
 
 
 # Pack the active rows (`_PackedRows`) where the column with the most has at most this share of all rows:
 # the synthetic 8 × 24 scene's general part warm has 1/6 of its rows active (conjugate gradients 29%
-# faster packed); a chain part has 2/5, where packing and unpacking cost more than they save.
+# faster packed); where 2/5 are (chains), packing and unpacking cost more than they save.
 PACK_SHARE = 0.25
 # ... and where the vectors hold at least this many entries: below it every operation costs its call,
 # not its length, and packing only adds calls (bundled scenes at batch 1: 13-40% slower packed).
@@ -207,8 +216,20 @@ class _Rounds:
         matrix.add_to(lam, delta)
 
 
-def _settled(out: ActiveSetResult, live: torch.Tensor, y: torch.Tensor, lam: torch.Tensor, over: torch.Tensor,
-             under: torch.Tensor, violation: torch.Tensor, target: float) -> torch.Tensor:
+def pressing_off(lam: torch.Tensor, over: torch.Tensor, under: torch.Tensor, target: float) -> torch.Tensor:
+    """The part of each multiplier that presses a bound its row is not at (or has not), signed as `lam`:
+    what y may be off by, at most. Overwrites `over` and `under` (`A y − upper`, `A y − lower`).
+
+    Float arithmetic throughout: on CPU a boolean mask's `where` or `masked_fill_` costs as much as
+    10-15 float passes (torch 2.13).
+    """
+    not_at_upper = over.neg_().sub_(target).clamp_min_(0).sign_()  # 1 where A y < upper − target
+    not_at_lower = under.sub_(target).clamp_min_(0).sign_()
+    return lam.clamp_min(0).mul_(not_at_upper).addcmul_(lam.clamp_max(0), not_at_lower)
+
+
+def settled(out: ActiveSetResult, live: torch.Tensor, y: torch.Tensor, lam: torch.Tensor, over: torch.Tensor,
+            under: torch.Tensor, violation: torch.Tensor, target: float) -> torch.Tensor:
     """Which live columns meet the certificate (`active_set`); writes their y and multipliers into `out`.
 
     Only columns within `target` of every bound can, so the multipliers are checked on those alone.
@@ -218,19 +239,18 @@ def _settled(out: ActiveSetResult, live: torch.Tensor, y: torch.Tensor, lam: tor
     if close.numel() == 0:
         return accept
     lam = take_columns(lam, close)
-    # multipliers that press a bound the row is not at (or has not): what y may be off by, at most
-    off = torch.where(lam > 0, take_columns(over, close) < -target, (lam < 0) & (take_columns(under, close) > target))
-    settled = (lam.abs() * off).sum(dim=0) <= 0.5 * target
+    off = pressing_off(lam, take_columns(over, close), take_columns(under, close), target)
+    settled = off.abs().sum(dim=0) <= 0.5 * target
     done = torch.nonzero(settled).squeeze(1)
     accept[close[done]] = True
     cols = live[close[done]]
     put_columns(out.y, cols, take_columns(y, close[done]))
-    put_columns(out.dual, cols, take_columns(lam, done).mul_(take_columns(off, done).logical_not_()))
+    put_columns(out.dual, cols, take_columns(lam.sub_(off), done))
     out.solved[cols] = True
     return accept
 
 
-def _violation(over: torch.Tensor, under: torch.Tensor) -> torch.Tensor:
+def worst_violation(over: torch.Tensor, under: torch.Tensor) -> torch.Tensor:
     """Per column, how far the rows are past their bounds at most (0 inside), from `A y − upper`, `A y − lower`."""
     return torch.maximum(over.amax(dim=0), under.amin(dim=0).neg()).clamp_min(0)
 
@@ -247,7 +267,7 @@ def _worse_than_cold(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor]
     """
     lower, upper = bounds
     ax = torch.sparse.mm(rows.A64, x)
-    return violation > _violation(ax - upper, ax - lower)
+    return violation > worst_violation(ax - upper, ax - lower)
 
 
 def active_set(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor, mu: torch.Tensor,
@@ -264,25 +284,21 @@ def active_set(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: t
     the others run to `settings.active_forcing` or until the rows they hold are within `target`/2.
     Columns whose previous multipliers leave them further out than x start from zero (`_worse_than_cold`).
     """
-    b = x.shape[1]
-    out = ActiveSetResult(y=x.clone(), dual=mu.clone(), solved=torch.zeros(b, dtype=torch.bool, device=x.device),
-                          rounds=torch.zeros(b, dtype=torch.long, device=x.device),
-                          cg=torch.zeros(b, dtype=torch.long, device=x.device),
-                          cold=torch.zeros(b, dtype=torch.bool, device=x.device))
-    live = torch.arange(b, device=x.device)
+    out = ActiveSetResult.untouched(x, mu)
+    live = torch.arange(x.shape[1], device=x.device)
     work = _Rounds(rows, bounds, x, mu)
     max_rounds = settings.active_rounds
     for round_ in range(max_rounds + 1):
         y, over, under = work.residuals()
         lam = work.lam
-        violation = _violation(over, under)
+        violation = worst_violation(over, under)
         if round_ == 0 and bool((cold := _worse_than_cold(rows, bounds, x, violation)).any()):
             out.cold = cold
             work.lam[:, cold] = 0.0
             y, over, under = work.residuals()
             lam = work.lam
-            violation = _violation(over, under)
-        accept = _settled(out, live, y, lam, over, under, violation, target)
+            violation = worst_violation(over, under)
+        accept = settled(out, live, y, lam, over, under, violation, target)
         # a guess that left the sample far further out than it came in (it blew up on rows that cannot
         # all hold at once) goes to the augmented Lagrangian; a smaller rise on the way is common and passes
         if round_ == 0:

@@ -174,25 +174,6 @@ def test_small_moves_finish_in_a_few_active_set_rounds():
     assert (y - project(moved, polytope)[0]).norm(dim=1).max() <= DIST
 
 
-def test_chains_whose_active_rows_hold_settle_in_one_solve(monkeypatch):
-    """Where the previous multipliers name the active rows, the first solve is the last: tight, with a small ridge."""
-    polytope, info, moved = _warm_pair(3, 12, 64)
-    rounds = []
-    real = projection.active_set
-
-    def spy(rows, *args):
-        out = real(rows, *args)
-        if rows.path:
-            rounds.append(out.rounds[out.solved])
-        return out
-
-    monkeypatch.setattr(projection, "active_set", spy)
-    y, _ = project(moved, polytope, warm_start=info)
-    settled = torch.cat(rounds)
-    assert (settled <= 1).float().mean() >= 0.9  # 0.76 with the later rounds' ridge
-    assert (y - project(moved, polytope)[0]).norm(dim=1).max() <= DIST
-
-
 def test_a_degenerate_scene_settles_in_the_active_set_though_its_violation_rises_on_the_way():
     """Where "never", range and display rows meet at 0 the guesses overshoot before they settle: a rise that
     stays within GIVE_UP_GROWTH of where the sample came in is not a reason to hand it to the augmented
