@@ -663,17 +663,25 @@ class Terminal:
             assert time.monotonic() < deadline, f"never showed {needles}; the screen was:\n{text}"
             time.sleep(0.1)
 
-    def type_into_field(self, text: str, attempts: int = 3) -> None:
-        """Clear the focused input and type; again if the keys arrived before the input had the focus."""
+    def submit_field(self, text: str, dialog: str, attempts: int = 3) -> None:
+        """Clear the focused input, type `text` and press Enter until the dialog titled `dialog` closes.
+
+        On a loaded machine keys can arrive before the input has the focus, or the screen can lag the
+        keys by seconds; each attempt starts from a cleared field, so a late one does no harm."""
         for _ in range(attempts):
             self.send(*["BSpace"] * 12)
             self.send("-l", text)
             try:
-                self.wait_for(text, timeout=3)
-                return
+                self.wait_for(text, timeout=5)
             except AssertionError:
                 continue
-        self.wait_for(text, timeout=1)
+            self.send("Enter")
+            deadline = time.monotonic() + 5
+            while dialog in self.text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if dialog not in self.text():
+                return
+        raise AssertionError(f"{dialog} never took {text!r}; the screen was:\n{self.text()}")
 
     def close(self) -> None:
         subprocess.run(["tmux", "kill-session", "-t", self.name], check=False, capture_output=True)
@@ -706,8 +714,7 @@ def test_a_writer_drafts_a_scene_in_a_real_terminal(tmp_path):
         assert "felt" in screen and "shown" in screen and "mood" in screen and "toward Ilan Voss" in screen
         term.send("p")
         term.wait_for("Pin · mara at beat 2")
-        term.type_into_field(">=0.1")
-        term.send("Enter")
+        term.submit_field(">=0.1", "Pin · mara at beat 2")
         screen = term.wait_for("*mara.shown.")
         term.send("Space")
         term.wait_for("step 8/8", "done")
