@@ -7,9 +7,10 @@ projection is one linear solve — y = x − Aₛᵀλ with Aₛ y = bₛ, i.e. 
 Lagrangian its 10-12 Newton steps on a warm start (`projection_alm`). Each round accepts
 the samples whose answer meets the same certificate as the augmented Lagrangian's
 (`active_set`), re-guesses S for the others from the complementarity
-function λ + (A y − bound) and solves for the rest by conjugate gradients in float32 on
-the active rows (a correction to the float64 multipliers: iterative refinement) — on those
-rows alone where they are few (`_PackedRows`: a sixth of a large scene's rows). Where
+function λ + (A y − bound) and solves for the rest. The one-variable rows of S fix their
+variables, so the solve eliminates them and runs conjugate gradients in float32 on S's other
+rows over the free variables (a correction to the float64 multipliers: iterative refinement) —
+on those rows alone where they are few (`_PackedRows`: a sixth of a large scene's rows). Where
 "never" rows, ranges and display rules meet at 0 (degenerate vertices) the guesses overshoot
 on the way — the violation rises for a round or two, then the sample settles — so a sample
 goes back to the augmented Lagrangian from its warm start only once its violation exceeds
@@ -74,31 +75,34 @@ GIVE_UP_GROWTH = 10.0
 
 
 class _MaskedRows:
-    """`diag(M) A Aᵀ diag(M)` per column in float32, M = 1 on the active rows; vectors are `[m, b]`."""
+    """`diag(M) A diag(F) Aᵀ diag(M)` per column in float32: M = 1 on the active rows, F on the free
+    variables; vectors are `[m, b]`."""
 
-    def __init__(self, rows: ScaledRows, active: torch.Tensor, ridge: float):
-        self.A, self.AT, self.mask, self.ridge = rows.A32, rows.AT32, active.to(torch.float32), ridge
-        self.t = torch.empty(rows.n_columns, active.shape[1], dtype=torch.float32, device=active.device)
+    def __init__(self, A: torch.Tensor, AT: torch.Tensor, active: torch.Tensor, free: torch.Tensor, ridge: float):
+        self.A, self.AT, self.mask, self.free, self.ridge = A, AT, active.to(torch.float32), free, ridge
+        self.t = torch.empty(AT.shape[0], active.shape[1], dtype=torch.float32, device=active.device)
 
     def pack(self, residual: torch.Tensor) -> torch.Tensor:
         """The right-hand side in this layout from a `[m, b]` float64 residual that is 0 off the active rows."""
         return residual.to(torch.float32)
 
-    def add_to(self, lam: torch.Tensor, delta: torch.Tensor) -> None:
-        lam.add_(delta.to(torch.float64))
+    def unpack(self, delta: torch.Tensor) -> torch.Tensor:
+        """A solution in this layout as `[m, b]` float64, 0 off the active rows."""
+        return delta.to(torch.float64)
 
     def __call__(self, p: torch.Tensor, out: torch.Tensor) -> None:
         torch.addmm(self.t, self.AT, p, beta=0, out=self.t)
+        self.t.mul_(self.free)
         torch.addmm(out, self.A, self.t, beta=0, out=out)
         out.mul_(self.mask).add_(p, alpha=self.ridge)
 
     def keep(self, index: torch.Tensor) -> None:
-        self.mask = take_columns(self.mask, index)
+        self.mask, self.free = take_columns(self.mask, index), take_columns(self.free, index)
         self.t = torch.empty(self.t.shape[0], index.numel(), dtype=self.t.dtype, device=self.t.device)
 
 
 class _PackedRows:
-    """`A_S A_Sᵀ` per column in float32 on vectors that hold each column's active rows S alone.
+    """`A_S diag(F) A_Sᵀ` per column in float32 on vectors that hold each column's active rows S alone.
 
     Each column's active rows are packed at the top of `[K, b]` vectors (K the most any column
     has; `rows_of` names each entry's row, `m` for padding), so the conjugate-gradient
@@ -107,10 +111,11 @@ class _PackedRows:
     that padding writes to and reads from.
     """
 
-    def __init__(self, rows: ScaledRows, rows_of: torch.Tensor, ridge: float):
-        self.A, self.AT, self.rows_of, self.ridge = rows.A32, rows.AT32, rows_of, ridge
+    def __init__(self, A: torch.Tensor, AT: torch.Tensor, rows_of: torch.Tensor, free: torch.Tensor, ridge: float):
+        self.A, self.AT, self.rows_of, self.free, self.ridge = A, AT, rows_of, free, ridge
         self._buffers(rows_of.shape[1])
-        self.home = self.flat  # every column's positions, for pack and add_to, whatever `keep` drops
+        # every column's positions and shape, for pack and unpack, whatever `keep` drops
+        self.home, self.shape = self.flat, rows_of.shape
 
     def _buffers(self, b: int) -> None:
         m, n = self.A.shape
@@ -121,38 +126,40 @@ class _PackedRows:
         self.t = torch.empty(n, b, dtype=torch.float32, device=self.rows_of.device)
 
     def pack(self, residual: torch.Tensor) -> torch.Tensor:
-        padded = torch.cat([residual.view(-1), residual.new_zeros(self.rows_of.shape[1])])
-        return padded.index_select(0, self.home).view(self.rows_of.shape).to(torch.float32)
+        padded = torch.cat([residual.view(-1), residual.new_zeros(self.shape[1])])
+        return padded.index_select(0, self.home).view(self.shape).to(torch.float32)
 
-    def add_to(self, lam: torch.Tensor, delta: torch.Tensor) -> None:
-        # padding's corrections are 0: adding them at row 0 changes nothing
-        at = torch.where(self.home < lam.numel(), self.home, self.home % lam.shape[1])
-        lam.view(-1).index_add_(0, at, delta.view(-1).to(torch.float64))
+    def unpack(self, delta: torch.Tensor) -> torch.Tensor:
+        m, b = self.A.shape[0], self.shape[1]
+        full = delta.new_zeros((m + 1) * b, dtype=torch.float64)  # padding lands in the last row, dropped
+        return full.index_copy_(0, self.home, delta.view(-1).to(torch.float64)).view(m + 1, b)[:m]
 
     def __call__(self, p: torch.Tensor, out: torch.Tensor) -> None:
         self.full_p.view(-1).index_copy_(0, self.flat, p.view(-1))
         torch.addmm(self.t, self.AT, self.full_p[:-1], beta=0, out=self.t)
+        self.t.mul_(self.free)
         torch.addmm(self.full_q[:-1], self.A, self.t, beta=0, out=self.full_q[:-1])
         torch.index_select(self.full_q.view(-1), 0, self.flat, out=out.view(-1))
         out.add_(p, alpha=self.ridge)
 
     def keep(self, index: torch.Tensor) -> None:
-        self.rows_of = self.rows_of.index_select(1, index)
+        self.rows_of, self.free = self.rows_of.index_select(1, index), take_columns(self.free, index)
         self._buffers(index.numel())
 
 
-def _active_rows_matrix(rows: ScaledRows, active: torch.Tensor, ridge: float) -> _MaskedRows | _PackedRows:
+def _active_rows_matrix(A: torch.Tensor, AT: torch.Tensor, active: torch.Tensor, free: torch.Tensor,
+                        ridge: float) -> _MaskedRows | _PackedRows:
     """The active rows' matrix in the layout that pays for this share of active rows (`PACK_SHARE`)."""
     m, b = active.shape
     count = active.sum(dim=0)
     most = int(count.max())
     if most > PACK_SHARE * m or m * b < PACK_ENTRIES:
-        return _MaskedRows(rows, active, ridge)
+        return _MaskedRows(A, AT, active, free, ridge)
     column, row = torch.nonzero(active.T, as_tuple=True)
     start = torch.cumsum(count, 0) - count
     rows_of = torch.full((most, b), m, dtype=torch.long, device=active.device)
     rows_of[torch.arange(row.numel(), device=row.device) - start[column], column] = row
-    return _PackedRows(rows, rows_of, ridge)
+    return _PackedRows(A, AT, rows_of, free, ridge)
 
 
 class _Rounds:
@@ -199,21 +206,38 @@ class _Rounds:
               ridge: float, max_cg: int, steps: torch.Tensor) -> None:
         """λ ← the multipliers of the projection onto `A_S y = bound_S` (S: the rows at a bound).
 
-        Solved for the correction to λ by conjugate gradients in float32 on the active rows
-        (iterative refinement: residuals and multipliers stay in float64), to a relative residual
-        `forcing` (per column if a `[1, b]` tensor), or to `floor`: where S is right, what the rows of S
-        are then off their bounds by.
+        The one-variable rows of S (ranges, "never", pins) fix their variables at their bounds, so
+        they are eliminated: conjugate gradients run on S's other rows over the free variables alone
+        (the Schur complement: `A_S,free A_S,freeᵀ`, half the rows and better conditioned), and the
+        fixed variables' multipliers follow in closed form, shared where two rows hold one variable.
+        Solved for the correction to λ in float32 (iterative refinement: residuals and multipliers
+        stay in float64), to a relative residual `forcing` (per column if a `[1, b]` tensor), or to
+        `floor`: where S is right, what the rows of S are then off their bounds by.
         """
         active = at_upper | at_lower
         lam = self.lam.mul_(active)
         if not bool(active.any()):
             return
+        kinds, n = self.rows.kinds(), self.rows.n_columns
         _, over, under = self.residuals()
         # off the active rows the distances may be infinite (a row bounded on one side): zero them, not × 0
         residual = torch.where(at_upper, over, under, out=over).masked_fill_(~active, 0.0)
-        matrix = _active_rows_matrix(self.rows, active, ridge)
-        delta, _ = conjugate_gradients(matrix, matrix.pack(residual), forcing, max_cg, steps, floor)
-        matrix.add_to(lam, delta)
+        # each fixed variable's step onto its bound, d = y − bound (the mean where two rows of S hold it)
+        held = active.index_select(0, kinds.single).to(torch.float64)
+        count = self._buf("count", n).zero_().index_add_(0, kinds.single_column, held).clamp_min_(1)
+        d = self._buf("d", n).zero_().index_add_(0, kinds.single_column,
+                                                 residual.index_select(0, kinds.single).mul_(kinds.single_sign))
+        d.div_(count)
+        multi_active = active.index_select(0, kinds.multi)
+        rhs = torch.addmm(residual.index_select(0, kinds.multi), kinds.A64, d, alpha=-1.0).mul_(multi_active)
+        free = (held.new_zeros(n, held.shape[1]).index_add_(0, kinds.single_column, held) == 0).to(torch.float32)
+        matrix = _active_rows_matrix(kinds.A, kinds.AT, multi_active, free, ridge)
+        delta, _ = conjugate_gradients(matrix, matrix.pack(rhs), forcing, max_cg, steps, floor)
+        delta = matrix.unpack(delta)
+        lam.index_add_(0, kinds.multi, delta)
+        # the fixed variables' multipliers take what keeps them at their bounds: Σ sᵢ Δλᵢ = d − (A_freeᵀ δ)
+        share = torch.addmm(d, kinds.AT64, delta, alpha=-1.0).div_(count)
+        lam.index_add_(0, kinds.single, share.index_select(0, kinds.single_column).mul_(kinds.single_sign).mul_(held))
 
 
 def pressing_off(lam: torch.Tensor, over: torch.Tensor, under: torch.Tensor, target: float) -> torch.Tensor:

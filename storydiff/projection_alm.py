@@ -82,11 +82,11 @@ class _NewtonMatrix:
     """`I + Aᵀ diag(D) A` per column in float32, D = ρ on the rows outside their bounds.
 
     One-variable rows only add to the diagonal, so they are summed once here and the
-    products of each CG step run over the other rows (`ScaledRows.newton_rows`).
+    products of each CG step run over the other rows (`ScaledRows.kinds`).
     """
 
     def __init__(self, rows: ScaledRows, D: torch.Tensor):
-        split = rows.newton_rows()
+        split = rows.kinds()
         self.A, self.AT = split.A, split.AT
         self.diag = torch.sparse.mm(split.box, D).add_(1.0)
         self.D = D.index_select(0, split.multi)

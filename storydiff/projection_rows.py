@@ -38,51 +38,59 @@ class ScaledRows:
     row_norms: torch.Tensor  # [n_rows] float64 on CPU, every row's norm (0 for an empty one)
     path: bool = False   # the rows of `projection_parts._path`: boxes y_t, then differences (y_{t+1} − y_t)/√2
     parts: dict = field(default_factory=dict, repr=False)  # "whole" / least columns: its parts, once cut
-    # its NewtonRows once built: a list that every ScaledRows of this matrix shares, whatever its bounds
-    newton: list = field(default_factory=list, repr=False)
+    # its RowKinds once built: a list that every ScaledRows of this matrix shares, whatever its bounds
+    kinds_built: list = field(default_factory=list, repr=False)
 
     @property
     def m(self) -> int:
         return int(self.kept.numel())
 
-    def newton_rows(self) -> NewtonRows:
-        """The rows split as the Newton matrix uses them, built once per matrix."""
-        if not self.newton:
-            self.newton.append(_newton_rows(self.A32))
-        return self.newton[0]
+    def kinds(self) -> RowKinds:
+        """The rows split by kind (`RowKinds`), built once per matrix."""
+        if not self.kinds_built:
+            self.kinds_built.append(_row_kinds(self.A64))
+        return self.kinds_built[0]
 
 
 @dataclass(frozen=True)
-class NewtonRows:
-    """The float32 rows of `I + Aᵀ diag(D) A` in two kinds (`projection_alm`).
+class RowKinds:
+    """The rows in two kinds: on one variable (a range, a "never", a pin: half a scene's rows) and on more.
 
-    A row on one variable (a range, a "never", a pin: half a scene's rows) is ±e_j after
-    scaling, so it only adds D_i to the diagonal at j: `box` [n, m] sums those once per
-    Newton step, and each conjugate-gradient product runs over the other rows alone.
+    After scaling a one-variable row is ±e_j. In the augmented Lagrangian's Newton matrix
+    `I + Aᵀ diag(D) A` it only adds D_i to the diagonal at j (`box` sums those once per Newton
+    step); in an active-set solve it fixes y_j at its bound (`projection_active`). Either way the
+    conjugate-gradient products run over the other rows alone.
     """
 
-    multi: torch.Tensor  # [m_multi] long, the rows with two or more variables
-    A: torch.Tensor      # [m_multi, n] CSR
-    AT: torch.Tensor     # [n, m_multi] CSR
-    box: torch.Tensor    # [n, m] CSR, 1 at (j, i) for each one-variable row i on column j
+    multi: torch.Tensor          # [m_multi] long, the rows with two or more variables
+    A: torch.Tensor              # [m_multi, n] CSR float32
+    AT: torch.Tensor             # [n, m_multi] CSR float32
+    A64: torch.Tensor            # [m_multi, n] CSR float64
+    AT64: torch.Tensor           # [n, m_multi] CSR float64
+    box: torch.Tensor            # [n, m] CSR float32, 1 at (j, i) for each one-variable row i on column j
+    single: torch.Tensor         # [m_single] long, the one-variable rows
+    single_column: torch.Tensor  # [m_single] long, the variable each holds
+    single_sign: torch.Tensor    # [m_single, 1] float64, its coefficient: ±1
 
 
-def _newton_rows(A32: torch.Tensor) -> NewtonRows:
-    m, n = A32.shape
-    coo = A32.to_sparse_coo().coalesce()
+def _row_kinds(A64: torch.Tensor) -> RowKinds:
+    m, n = A64.shape
+    coo = A64.to_sparse_coo().coalesce()
     rows, cols = coo.indices()
+    vals = coo.values()
     per_row = torch.bincount(rows, minlength=m)
     multi = torch.nonzero(per_row > 1).flatten()
     renumber = torch.full((m,), -1, dtype=torch.long, device=rows.device)
     renumber[multi] = torch.arange(multi.numel(), device=rows.device)
     on = per_row[rows] > 1
-    r, c, v = renumber[rows[on]], cols[on], coo.values()[on]
+    A64_multi, AT64_multi, A32_multi, AT32_multi = csr_pair(renumber[rows[on]], cols[on], vals[on],
+                                                            (multi.numel(), n), A64.device)
     single = ~on
-    device = A32.device
-    return NewtonRows(multi=multi, A=_csr(r, c, v, (multi.numel(), n), device, torch.float32),
-                      AT=_csr(c, r, v, (n, multi.numel()), device, torch.float32),
-                      box=_csr(cols[single], rows[single], torch.ones(int(single.sum()), device=rows.device),
-                               (n, m), device, torch.float32))
+    device = A64.device
+    return RowKinds(multi=multi, A=A32_multi, AT=AT32_multi, A64=A64_multi, AT64=AT64_multi,
+                    box=_csr(cols[single], rows[single], torch.ones(int(single.sum()), device=rows.device),
+                             (n, m), device, torch.float32),
+                    single=rows[single], single_column=cols[single], single_sign=vals[single].sign().unsqueeze(1))
 
 
 def _csr(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, shape: tuple[int, int],
@@ -133,7 +141,7 @@ def _bounded(matrix: ScaledRows, polytope: Polytope, device: torch.device) -> Sc
     return ScaledRows(A64=matrix.A64, AT64=matrix.AT64, A32=matrix.A32, AT32=matrix.AT32,
                       lower=(lo / norms).unsqueeze(1).to(device), upper=(hi / norms).unsqueeze(1).to(device),
                       kept=matrix.kept, norms=matrix.norms, n_rows=matrix.n_rows, n_columns=matrix.n_columns,
-                      row_norms=matrix.row_norms, newton=matrix.newton)
+                      row_norms=matrix.row_norms, kinds_built=matrix.kinds_built)
 
 
 def build_scaled_rows(polytope: Polytope, device: torch.device) -> ScaledRows:

@@ -16,6 +16,7 @@ from storydiff.loader import load_characters, load_situation
 from storydiff.polytope import Polytope
 from storydiff.projection import ProjectionInfo, project
 from storydiff.projection_alm import Settings
+from storydiff.projection_rows import build_scaled_rows
 from storydiff.projection_synthetic import synthetic_scene
 
 osqp = pytest.importorskip("osqp")
@@ -217,6 +218,25 @@ def test_a_warm_start_further_out_than_the_input_starts_from_zero_multipliers():
     # what the active set hands on starts as a cold call does: the same steps, the same answer
     y, alm = project(near, polytope, warm_start=far, settings=Settings(active_rounds=0))
     assert torch.equal(alm.iterations, cold.iterations) and torch.equal(y, y_cold)
+
+
+def test_an_active_set_solve_fixes_variables_at_their_bounds_and_shares_their_multipliers():
+    """One-variable rows at a bound fix their variable: the solve runs on the other rows over the free
+    variables, and the fixed variable's multiplier is split between the rows that hold it (a range and a
+    pin at one value). x breaks exactly the rows that hold its projection, so one solve from zero lands."""
+    polytope = _tiny([[1, 0, 0], [-1, 0, 0], [1, 1, 0], [0, 1, -1], [0, 0, 1]],
+                     lower=[0.0, -0.5, -np.inf, 0.0, 0.1], upper=[0.5, np.inf, 0.8, np.inf, 1.0])
+    rows = build_scaled_rows(polytope, torch.device("cpu"))
+    x = torch.tensor([[1.5], [0.6], [0.7]], dtype=torch.float64)
+    found = projection_active.active_set(rows, (rows.lower, rows.upper), x, torch.zeros(5, 1, dtype=torch.float64),
+                                         1e-9, Settings())
+    assert bool(found.solved[0]) and int(found.rounds[0]) <= 2
+    assert torch.allclose(found.y[:, 0], torch.tensor([0.5, 0.3, 0.3], dtype=torch.float64), atol=1e-8)
+    # x − y = Aᵀλ: a's 0.3 shared by its two rows (a ≤ 0.5, −a ≥ −0.5), a + b ≤ 0.8 presses with 0.7,
+    # b ≥ c with −0.4 (those two scaled by √2)
+    root2 = np.sqrt(2.0)
+    expected = torch.tensor([0.15, -0.15, 0.7 * root2, -0.4 * root2, 0.0], dtype=torch.float64)
+    assert torch.allclose(found.dual[:, 0], expected, atol=1e-7)
 
 
 def _warm_pair(characters: int, beats: int, batch: int) -> tuple[Polytope, ProjectionInfo, torch.Tensor]:
