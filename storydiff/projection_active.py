@@ -39,7 +39,7 @@ class ActiveSetResult:
     solved: torch.Tensor    # [b] bool
     rounds: torch.Tensor    # [b] active-set solves taken, settled or not
     cg: torch.Tensor        # [b] conjugate-gradient steps taken
-    cold: torch.Tensor      # [b] bool: started from zero multipliers (`_worse_than_cold`)
+    cold: torch.Tensor      # [b] bool: started from zero multipliers (`_Rounds.violation_at_x`)
 
     @classmethod
     def untouched(cls, x: torch.Tensor, mu: torch.Tensor) -> ActiveSetResult:
@@ -193,6 +193,21 @@ class _Rounds:
         under.sub_(self.lower)
         return y, over, under
 
+    def violation_at_x(self) -> torch.Tensor:
+        """Per column, how far x itself is past the bounds (in the residuals' buffers, which it overwrites).
+
+        A sampler's last step can land its estimate almost inside the set (DDIM's: 0.01 out) after
+        steps far outside (0.5): the previous multipliers then push it 0.3 out, and the rounds cycle
+        until the augmented Lagrangian, itself slowed by the previous penalty, takes over (the-wake
+        at batch 1: 40 ms where a cold start takes 11). From zero multipliers the guess is the rows x
+        breaks, nearly right for a point nearly inside: `active_set` starts there the columns whose
+        warm start is further out than this.
+        """
+        rows, over, under = self.rows, self._buf("over", self.rows.m), self._buf("under", self.rows.m)
+        torch.addmm(under, rows.A64, self.x, beta=0, out=under)
+        torch.sub(under, self.upper, out=over)
+        return worst_violation(over, under.sub_(self.lower))
+
     def keep(self, index: torch.Tensor) -> None:
         """Go on with the listed columns only."""
         kept = [take_columns(self.x, index), take_columns(self.lam, index)]
@@ -208,7 +223,7 @@ class _Rounds:
 
         The one-variable rows of S (ranges, "never", pins) fix their variables at their bounds, so
         they are eliminated: conjugate gradients run on S's other rows over the free variables alone
-        (the Schur complement: `A_S,free A_S,freeᵀ`, half the rows and better conditioned), and the
+        (the Schur complement `A_S,free A_S,freeᵀ`, on half the rows), and the
         fixed variables' multipliers follow in closed form, shared where two rows hold one variable.
         Solved for the correction to λ in float32 (iterative refinement: residuals and multipliers
         stay in float64), to a relative residual `forcing` (per column if a `[1, b]` tensor), or to
@@ -279,21 +294,6 @@ def worst_violation(over: torch.Tensor, under: torch.Tensor) -> torch.Tensor:
     return torch.maximum(over.amax(dim=0), under.amin(dim=0).neg()).clamp_min(0)
 
 
-def _worse_than_cold(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor,
-                     violation: torch.Tensor) -> torch.Tensor:
-    """Which columns' warm start (`violation`, of x − Aᵀμ) is further out than x itself.
-
-    A sampler's last step can land its estimate almost inside the set (DDIM's: 0.01 out) after
-    steps far outside (0.5): the previous multipliers then push it 0.3 out, and the rounds cycle
-    until the augmented Lagrangian, itself slowed by the previous penalty, takes over (the-wake
-    at batch 1: 40 ms where a cold start takes 11). From zero multipliers the guess is the rows x
-    breaks, nearly right for a point nearly inside.
-    """
-    lower, upper = bounds
-    ax = torch.sparse.mm(rows.A64, x)
-    return violation > worst_violation(ax - upper, ax - lower)
-
-
 def active_set(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor, mu: torch.Tensor,
                target: float, settings: Settings) -> ActiveSetResult:
     """Project the columns of `x` `[n, b]` starting from the multipliers `mu` `[m, b]` (scaled rows).
@@ -306,17 +306,18 @@ def active_set(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: t
     The first solve, from the previous call's multipliers, only has to find the next guess
     of the active rows where they changed, so there it runs to `settings.active_first_forcing`;
     the others run to `settings.active_forcing` or until the rows they hold are within `target`/2.
-    Columns whose previous multipliers leave them further out than x start from zero (`_worse_than_cold`).
+    Columns whose previous multipliers leave them further out than x start from zero (`_Rounds.violation_at_x`).
     """
     out = ActiveSetResult.untouched(x, mu)
     live = torch.arange(x.shape[1], device=x.device)
     work = _Rounds(rows, bounds, x, mu)
     max_rounds = settings.active_rounds
+    alone = work.violation_at_x()
     for round_ in range(max_rounds + 1):
         y, over, under = work.residuals()
         lam = work.lam
         violation = worst_violation(over, under)
-        if round_ == 0 and bool((cold := _worse_than_cold(rows, bounds, x, violation)).any()):
+        if round_ == 0 and bool((cold := violation > alone).any()):
             out.cold = cold
             work.lam[:, cold] = 0.0
             y, over, under = work.residuals()
