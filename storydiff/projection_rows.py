@@ -74,7 +74,7 @@ class RowKinds:
 
 
 def _row_kinds(A64: torch.Tensor) -> RowKinds:
-    m, n = A64.shape
+    (m, n), device = A64.shape, A64.device
     coo = A64.to_sparse_coo().coalesce()
     rows, cols = coo.indices()
     vals = coo.values()
@@ -84,9 +84,8 @@ def _row_kinds(A64: torch.Tensor) -> RowKinds:
     renumber[multi] = torch.arange(multi.numel(), device=rows.device)
     on = per_row[rows] > 1
     A64_multi, AT64_multi, A32_multi, AT32_multi = csr_pair(renumber[rows[on]], cols[on], vals[on],
-                                                            (multi.numel(), n), A64.device)
+                                                            (multi.numel(), n), device)
     single = ~on
-    device = A64.device
     return RowKinds(multi=multi, A=A32_multi, AT=AT32_multi, A64=A64_multi, AT64=AT64_multi,
                     box=_csr(cols[single], rows[single], torch.ones(int(single.sum()), device=rows.device),
                              (n, m), device, torch.float32),
