@@ -261,11 +261,13 @@ def pressing_off(lam: torch.Tensor, over: torch.Tensor, under: torch.Tensor, tar
     what y may be off by, at most. Overwrites `over` and `under` (`A y − upper`, `A y − lower`).
 
     Float arithmetic throughout: on CPU a boolean mask's `where` or `masked_fill_` costs as much as
-    10-15 float passes (torch 2.13).
+    10-15 float passes (torch 2.13). In place in `over` and `under`: a fresh `[rows, b]` temporary costs
+    page faults on CPU (a 0/1 mask commutes with the clamp, so λ·mask clamped is the clamped λ masked).
     """
     not_at_upper = over.neg_().sub_(target).clamp_min_(0).sign_()  # 1 where A y < upper − target
     not_at_lower = under.sub_(target).clamp_min_(0).sign_()
-    return lam.clamp_min(0).mul_(not_at_upper).addcmul_(lam.clamp_max(0), not_at_lower)
+    pressing_lower = not_at_lower.mul_(lam).clamp_max_(0)
+    return not_at_upper.mul_(lam).clamp_min_(0).add_(pressing_lower)
 
 
 def settled(out: ActiveSetResult, live: torch.Tensor, y: torch.Tensor, lam: torch.Tensor, over: torch.Tensor,

@@ -33,10 +33,6 @@ from .projection_cg import BufferPool, put_columns, take_columns
 SQRT2 = math.sqrt(2.0)
 
 
-# Bounds stand in for ±inf, so that a 0/1 mask can multiply them (inf × 0 is NaN); no active row has one.
-HUGE = 1e300
-
-
 class _Chains:
     """The rounds' work for the live columns, in buffers reused from round to round (`BufferPool`)."""
 
@@ -44,7 +40,7 @@ class _Chains:
         self.L, b = x.shape
         self.m = 2 * self.L - 1
         self.pool = BufferPool(x.device, b)
-        self.lower, self.upper = (bound.clamp(-HUGE, HUGE) for bound in bounds)
+        self.lower, self.upper = bounds  # finite (`projection_parts.HUGE`), so that 0/1 masks can multiply them
         self.buf("x", self.L).copy_(x)
 
     def buf(self, name: str, rows: int) -> torch.Tensor:
@@ -121,7 +117,7 @@ class _Chains:
         for t in range(1, L):
             ahead[t, :2].addcmul_(link[t - 1], ahead[t - 1, :2])
             ahead[t, 2:].addcmul_(no_box[t - 1], ahead[t - 1, 2:])
-        level = torch.lerp(ahead[:, 0] / ahead[:, 1], ahead[:, 2], ahead[:, 3])
+        level = ahead[:, 0].div_(ahead[:, 1]).lerp_(ahead[:, 2], ahead[:, 3])  # read before `back` takes its place
 
         y[L - 1] = level[L - 1]  # the segment's level, from its last beat back
         torch.mul(unlinked, level[:-1], out=y[:-1])
@@ -150,6 +146,8 @@ class _Chains:
 def project_chains(bounds: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor, mu: torch.Tensor, target: float,
                    max_rounds: int) -> ActiveSetResult:
     """Project the chains `x` `[L, b]` (one per column) starting from the multipliers `mu` `[2L − 1, b]`.
+
+    `bounds` are finite: ±`projection_parts.HUGE` where a row has none, as a chain part holds them.
 
     The first guess of the active rows is the complementarity test at y = x − Aᵀμ (`mu` zero:
     the rows x breaks); each round solves exactly and accepts the columns that meet the

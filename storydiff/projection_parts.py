@@ -38,6 +38,9 @@ MIN_SPLIT_ENTRIES = 2**14
 # at batch 256 (~50,000 entries each) 5-15% less time warm and 10-25% cold; at batch 32 (~7,000) 15-50%
 # more; a pool of 64 scenes at batch 1 in 154 pieces of ~200 entries took 12x as long.
 GROUP_ENTRIES = 2**15
+# A chain part's missing bounds: finite, so that the chain solver's 0/1 masks can multiply them (inf × 0 is
+# NaN); no active row has one. Set once per part: clamping each chunk's bounds cost two fresh copies each.
+HUGE = 1e300
 
 
 @dataclass
@@ -47,7 +50,7 @@ class Part:
     `columns[j]` is the polytope column of the part's column j; for a chain part
     `columns` is `[L, k]` (position, chain) and every chain of every sample is a
     solver column, ordered sample-major. `lower`/`upper` are `[m, 1]` for a general
-    part and `[m, k]` (per chain) for a chain part. `row_lower` / `row_upper` give, per
+    part and `[m, k]` (per chain, ±`HUGE` where none) for a chain part. `row_lower` / `row_upper` give, per
     part row (and chain), the index into the scaled rows of the row that sets that
     bound (−1: none) and `sign_*` its coefficient's sign relative to the part row's.
     """
@@ -284,6 +287,7 @@ def _chain_part(rows: ScaledRows, A: sp.csr_matrix, chain_of: np.ndarray, positi
     sign_lower[where[sets_lower], chain[sets_lower]] = sign[sets_lower]
     row_upper[where[sets_upper], chain[sets_upper]] = row_ids[sets_upper]
     sign_upper[where[sets_upper], chain[sets_upper]] = sign[sets_upper]
+    lower, upper = np.maximum(lower, -HUGE), np.minimum(upper, HUGE)
     device = rows.lower.device
     return Part(_path(L, rows, device), torch.from_numpy(columns).to(device),
                 *(torch.from_numpy(a).to(device) for a in (lower, upper, row_lower, row_upper,

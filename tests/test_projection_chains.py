@@ -11,6 +11,7 @@ from storydiff import projection
 from storydiff.projection import project
 from storydiff.projection_alm import Settings
 from storydiff.projection_chains import project_chains
+from storydiff.projection_parts import HUGE
 from storydiff.projection_synthetic import synthetic_scene
 
 osqp = pytest.importorskip("osqp")
@@ -50,7 +51,7 @@ def random_chains(L: int, b: int, seed: int) -> tuple[torch.Tensor, torch.Tensor
     lower[:L], upper[:L] = low, 1.0
     band = (0.1 + 0.3 * torch.rand(L - 1, b, generator=g, dtype=torch.float64)) / ROOT2
     lower[L:], upper[L:] = -band, band
-    lower[L:][torch.rand(L - 1, b, generator=g) < 0.1] = -math.inf
+    lower[L:][torch.rand(L - 1, b, generator=g) < 0.1] = -HUGE  # a chain part's missing bound
     walk = torch.empty(L, b, dtype=torch.float64)
     walk[0] = 0.5
     for t in range(1, L):
