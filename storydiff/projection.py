@@ -28,7 +28,7 @@ import torch
 from .polytope import Polytope
 from .projection_active import active_set
 from .projection_alm import AlmChunk, ChunkResult, Settings
-from .projection_cg import consecutive, put_columns, take_columns
+from .projection_cg import consecutive, put_columns, share_buffers, stop_sharing_buffers, take_columns
 from .projection_chains import project_chains
 from .projection_parts import MIN_SPLIT_ENTRIES, Part, group_columns, split, whole
 from .projection_rows import ScaledRows, scaled_rows
@@ -219,8 +219,13 @@ def _over_chunks(solve: Callable[[torch.Tensor], T], columns: torch.Tensor, rows
     with _one_thread_per_chunk() as workers:
         chunks = [columns[cols] for cols in _chunks(columns.numel(), device, rows, workers)]
         if workers == 1 or len(chunks) == 1:
-            return [solve(cols) for cols in chunks]
-        with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
+            share_buffers()  # chunk after chunk on this thread, one solver at a time
+            try:
+                return [solve(cols) for cols in chunks]
+            finally:
+                stop_sharing_buffers()
+        # each worker shares its buffers until the pool ends and the thread with it
+        with ThreadPoolExecutor(min(workers, len(chunks)), initializer=share_buffers) as pool:
             return list(pool.map(solve, chunks))
 
 

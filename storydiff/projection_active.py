@@ -168,7 +168,7 @@ class _Rounds:
     def __init__(self, rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor,
                  mu: torch.Tensor):
         self.rows, (self.lower, self.upper) = rows, bounds
-        self.pool = BufferPool(x.device, x.shape[1])
+        self.pool = BufferPool(x.device, x.shape[1], "active set")
         self._buf("x", rows.n_columns).copy_(x)
         self._buf("lam", rows.m).copy_(mu)
 
@@ -246,7 +246,8 @@ class _Rounds:
                                                  residual.index_select(0, kinds.single).mul_(kinds.single_sign))
         d.div_(count)
         multi_active = active.index_select(0, kinds.multi)
-        rhs = torch.addmm(residual.index_select(0, kinds.multi), kinds.A64, d, alpha=-1.0).mul_(multi_active)
+        rhs = torch.index_select(residual, 0, kinds.multi, out=self._buf("rhs", kinds.multi.numel()))
+        torch.addmm(rhs, kinds.A64, d, alpha=-1.0, out=rhs).mul_(multi_active)
         matrix = _active_rows_matrix(kinds.A, kinds.AT, multi_active, free, ridge)
         delta, _ = conjugate_gradients(matrix, matrix.pack(rhs), forcing, max_cg, steps, floor)
         delta = matrix.unpack(delta)
@@ -282,12 +283,13 @@ def settled(out: ActiveSetResult, live: torch.Tensor, y: torch.Tensor, lam: torc
         return accept
     lam = take_columns(lam, close)
     off = pressing_off(lam, take_columns(over, close), take_columns(under, close), target)
-    settled = off.abs().sum(dim=0) <= 0.5 * target
+    lam.sub_(off)  # the answer's multipliers, where it settles
+    settled = off.abs_().sum(dim=0) <= 0.5 * target
     done = torch.nonzero(settled).squeeze(1)
     accept[close[done]] = True
     cols = live[close[done]]
     put_columns(out.y, cols, take_columns(y, close[done]))
-    put_columns(out.dual, cols, take_columns(lam.sub_(off), done))
+    put_columns(out.dual, cols, take_columns(lam, done))
     out.solved[cols] = True
     return accept
 

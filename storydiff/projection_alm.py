@@ -191,7 +191,7 @@ class AlmChunk:
         self.lower, self.upper = bounds
         self.n, self.m = rows.n_columns, rows.m
         b = x.shape[1]
-        self.pool = BufferPool(x.device, b)
+        self.pool = BufferPool(x.device, b, "augmented Lagrangian")
         for name, size in self._STATE:
             self._buf(name, size).copy_({"x": x, "y": y, "mu": mu}[name])
         self.rho = rho.clone()

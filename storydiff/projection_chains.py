@@ -39,7 +39,7 @@ class _Chains:
     def __init__(self, bounds: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor):
         self.L, b = x.shape
         self.m = 2 * self.L - 1
-        self.pool = BufferPool(x.device, b)
+        self.pool = BufferPool(x.device, b, "chains")
         self.lower, self.upper = bounds  # finite (`projection_parts.HUGE`), so that 0/1 masks can multiply them
         self.buf("x", self.L).copy_(x)
 
@@ -97,7 +97,7 @@ class _Chains:
         x, y, lam = self.buf("x", L), self.buf("y", L), self.buf("lam", m)
         box = torch.add(at_upper[:L], at_lower[:L], out=self.buf("box", L))
         link = torch.add(at_upper[L:], at_lower[L:], out=self.buf("link", L - 1))  # 1 where beat t is joined to beat t + 1
-        unlinked = torch.rsub(link, 1.0)
+        unlinked = torch.neg(link, out=self.buf("unlinked", L - 1)).add_(1.0)
 
         offset = self.buf("offset", L)
         offset[0].zero_()
@@ -113,7 +113,7 @@ class _Chains:
         torch.mul(upper[:L], at_upper[:L], out=ahead[:, 2]).addcmul_(lower[:L], at_lower[:L])
         ahead[:, 2].sub_(offset).mul_(box)
         ahead[:, 3].copy_(box)
-        no_box = torch.rsub(box[1:], 1.0).mul_(link)
+        no_box = torch.mul(box[1:], link, out=self.buf("no_box", L - 1)).neg_().add_(link)
         for t in range(1, L):
             ahead[t, :2].addcmul_(link[t - 1], ahead[t - 1, :2])
             ahead[t, 2:].addcmul_(no_box[t - 1], ahead[t - 1, 2:])
@@ -138,7 +138,7 @@ class _Chains:
         for t in range(1, L):
             segment[t].addcmul_(link[t - 1], segment[t - 1])
 
-        torch.mul(rest[1:], link, out=lam[L:]).addcmul_(after[:-1] * link, segment[:-1], value=-1.0).mul_(SQRT2)
+        torch.addcmul(rest[1:], after[:-1], segment[:-1], value=-1.0, out=lam[L:]).mul_(link).mul_(SQRT2)
         torch.mul(segment, box, out=lam[:L]).mul_(after.neg_().add_(1.0))  # the segment's last box takes its total
         return y, lam
 
@@ -166,9 +166,9 @@ def project_chains(bounds: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor, m
         if round_:
             close = worst_violation(over, under) <= target
             off = pressing_off(lam, over, under, target)
-            accept = close & (off.abs().sum(dim=0) <= 0.5 * target)
             put_columns(out.y, live, y)
             put_columns(out.dual, live, lam.sub_(off))
+            accept = close & (off.abs_().sum(dim=0) <= 0.5 * target)
             out.solved[live] = accept
             keep = torch.nonzero(~accept).squeeze(1)
             if keep.numel() == 0 or last:
