@@ -185,13 +185,15 @@ class _Rounds:
 
     def residuals(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """y = x − Aᵀλ and the rows' distances past their bounds: (y, A y − upper, A y − lower)."""
-        rows = self.rows
-        y, over, under = self._buf("y", rows.n_columns), self._buf("over", rows.m), self._buf("under", rows.m)
-        torch.addmm(self.x, rows.AT64, self.lam, alpha=-1.0, out=y)
-        torch.addmm(under, rows.A64, y, beta=0, out=under)
+        y = torch.addmm(self.x, self.rows.AT64, self.lam, alpha=-1.0, out=self._buf("y", self.rows.n_columns))
+        return (y, *self._past_bounds(y))
+
+    def _past_bounds(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`A y − upper` and `A y − lower`, in the rounds' buffers."""
+        over, under = self._buf("over", self.rows.m), self._buf("under", self.rows.m)
+        torch.addmm(under, self.rows.A64, y, beta=0, out=under)
         torch.sub(under, self.upper, out=over)
-        under.sub_(self.lower)
-        return y, over, under
+        return over, under.sub_(self.lower)
 
     def violation_at_x(self) -> torch.Tensor:
         """Per column, how far x itself is past the bounds (in the residuals' buffers, which it overwrites).
@@ -203,10 +205,7 @@ class _Rounds:
         breaks, nearly right for a point nearly inside: `active_set` starts there the columns whose
         warm start is further out than this.
         """
-        rows, over, under = self.rows, self._buf("over", self.rows.m), self._buf("under", self.rows.m)
-        torch.addmm(under, rows.A64, self.x, beta=0, out=under)
-        torch.sub(under, self.upper, out=over)
-        return worst_violation(over, under.sub_(self.lower))
+        return worst_violation(*self._past_bounds(self.x))
 
     def keep(self, index: torch.Tensor) -> None:
         """Go on with the listed columns only."""
