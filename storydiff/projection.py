@@ -17,6 +17,7 @@ and chains, warm or cold, by an active-set method whose solves are closed-form
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -28,7 +29,14 @@ import torch
 from .polytope import Polytope
 from .projection_active import active_set
 from .projection_alm import AlmChunk, ChunkResult, Settings
-from .projection_cg import consecutive, put_columns, share_buffers, stop_sharing_buffers, take_columns
+from .projection_cg import (
+    BufferPool,
+    consecutive,
+    put_columns,
+    share_buffers,
+    stop_sharing_buffers,
+    take_columns,
+)
 from .projection_chains import project_chains
 from .projection_parts import MIN_SPLIT_ENTRIES, Part, group_columns, split, whole
 from .projection_rows import ScaledRows, scaled_rows
@@ -129,7 +137,7 @@ def _start(part: Part, Xp: torch.Tensor, state: ProjectionState | None, index: i
 
     A state that does not fit (a pin was added, the batch changed) is not an error:
     the answer is the same from any start, only slower. The solvers only read what this
-    returns (each chunk takes a copy of its columns), so the previous state is not copied.
+    returns and write into fresh answers, so the previous state is not copied.
     """
     columns = Xp.shape[1]
     fits = (state is not None and index < len(state.duals)
@@ -160,15 +168,18 @@ def _row_report(rows: ScaledRows, x: torch.Tensor, Y: torch.Tensor, y: torch.Ten
 
     def report(index: torch.Tensor) -> None:
         cols = slice(int(index[0]), int(index[-1]) + 1)
+        pool = BufferPool(Y.device, index.numel(), "report")  # a thread's slices share these buffers
         # what the caller gets back, contiguous: a strided slice halves the sparse product's speed
-        returned = Y[:, cols].to(y.dtype).contiguous()
+        returned = pool("returned", rows.n_columns, y.dtype).copy_(Y[:, cols])
         y[cols] = returned.T
         distance[cols] = torch.linalg.vector_norm(y[cols].to(torch.float64) - x[cols].to(torch.float64), dim=1)
         if rows.m == 0:
             return
-        R = returned.to(torch.float64)
-        AY = torch.sparse.mm(rows.A64, R)
-        above_lower, above_upper = AY - rows.lower, AY.sub_(rows.upper)
+        R = returned if y.dtype == torch.float64 else pool("R", rows.n_columns, torch.float64).copy_(returned)
+        AY = pool("AY", rows.m, torch.float64)
+        torch.addmm(AY, rows.A64, R, beta=0, out=AY)
+        above_lower = torch.sub(AY, rows.lower, out=pool("above lower", rows.m, torch.float64))
+        above_upper = AY.sub_(rows.upper)
         violation[cols] = torch.maximum(above_upper.amax(dim=0), above_lower.amin(dim=0).neg_()).clamp_min_(0)
         near = (above_lower.abs_() <= tol) | (above_upper.abs_() <= tol)
         if rows.m == rows.n_rows:  # every row kept, in order
@@ -217,6 +228,48 @@ def _one_thread_per_chunk() -> Iterator[int]:
         torch.set_num_threads(before)
 
 
+class _Workers:
+    """The CPU threads chunks run on, kept from call to call with the solver buffers each shares
+    (`BufferPool`).
+
+    Threads made afresh for every call paged their buffers in afresh: on the synthetic 8 × 24
+    scene a fifth of a warm call's CPU time went to the kernel. The price is memory: each
+    thread keeps the largest buffers it has used (a chunk's, `CPU_CHUNK_ENTRIES`: ~150 MB)
+    until `release_buffers`.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._threads = 0
+
+    def get(self, threads: int) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None or self._threads != threads:
+                self._shutdown()
+                self._pool = ThreadPoolExecutor(threads, "storydiff-projection", initializer=share_buffers)
+                self._threads = threads
+            return self._pool
+
+    def release(self) -> None:
+        with self._lock:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+        self._pool = None
+
+
+_workers = _Workers()
+
+
+def release_buffers() -> None:
+    """Free the solver buffers `project` keeps between calls (its CPU threads' and this thread's)."""
+    _workers.release()
+    stop_sharing_buffers()
+
+
 def _over_chunks(solve: Callable[[torch.Tensor], T], columns: torch.Tensor, rows: ScaledRows) -> list[T]:
     """`solve` on each chunk of `columns` (`_chunks`), side by side on CPU threads where that pays."""
     device = columns.device
@@ -225,24 +278,18 @@ def _over_chunks(solve: Callable[[torch.Tensor], T], columns: torch.Tensor, rows
     with _one_thread_per_chunk() as workers:
         chunks = [columns[cols] for cols in _chunks(columns.numel(), device, rows, workers)]
         if workers == 1 or len(chunks) == 1:
-            share_buffers()  # chunk after chunk on this thread, one solver at a time
-            try:
-                return [solve(cols) for cols in chunks]
-            finally:
-                stop_sharing_buffers()
-        # each worker shares its buffers until the pool ends and the thread with it
-        with ThreadPoolExecutor(min(workers, len(chunks)), initializer=share_buffers) as pool:
-            return list(pool.map(solve, chunks))
+            share_buffers()  # chunk after chunk on this thread, one solver at a time, as the next call will
+            return [solve(cols) for cols in chunks]
+        return list(_workers.get(workers).map(solve, chunks))
 
 
 def _over_chunks_into(out: ChunkResult, solve: Callable[[torch.Tensor], ChunkResult], columns: torch.Tensor,
                       rows: ScaledRows) -> None:
-    """`solve` on each chunk of `columns` (`_over_chunks`), each result written into those columns of `out`
-    by the thread that solved it (steps added): joining them afterwards took a tenth of a warm call."""
+    """`solve` on each chunk of `columns` (`_over_chunks`), which writes its y and multipliers into those
+    columns of `out`; the thread that solved it writes the rest of the result (steps added): joining
+    them afterwards took a tenth of a warm call."""
     def into(cols: torch.Tensor) -> None:
         result = solve(cols)
-        put_columns(out.y, cols, result.y)
-        put_columns(out.dual, cols, result.dual)
         at = consecutive(cols) or cols  # a chain part's chunk holds ~10^5 columns: a slice, not an index
         out.rho[at] = result.rho
         out.newton[at] += result.newton
@@ -277,13 +324,17 @@ def _solve(part: Part, X: torch.Tensor, previous: torch.Tensor | None, mu: torch
         if bool((restart := cold[cols]).any()):
             y0, mu0 = torch.where(restart, x, y0), mu0.masked_fill(restart, 0.0)
             rho0 = rho0.masked_fill(restart, settings.rho_start)
-        return AlmChunk(rows, part.bounds(cols), x, y0, mu0, rho0, target, settings).run()
+        result = AlmChunk(rows, part.bounds(cols), x, y0, mu0, rho0, target, settings).run()
+        put_columns(out.y, cols, result.y)
+        put_columns(out.dual, cols, result.dual)
+        return result
 
     def finish(cols: torch.Tensor) -> ChunkResult:
-        bounds, x, mu0 = part.bounds(cols), take_columns(X, cols), take_columns(mu, cols)
-        found = (project_chains(bounds, x, mu0, target, settings.active_rounds) if part.rows.path
-                 else active_set(rows, bounds, x, mu0, target, settings))
-        at = consecutive(cols) or cols
+        # the first pass's chunks are runs of `every`: the solvers read and write those columns in place
+        at = slice(int(cols[0]), int(cols[-1]) + 1)
+        bounds, x, mu0, into = part.bounds(cols), X[:, at], mu[:, at], (out.y[:, at], out.dual[:, at])
+        found = (project_chains(bounds, x, mu0, target, settings.active_rounds, into) if part.rows.path
+                 else active_set(rows, bounds, x, mu0, target, settings, into))
         cold[at] = found.cold
         return ChunkResult(y=found.y, dual=found.dual, rho=rho[at], newton=found.rounds, cg=found.cg,
                            converged=found.solved)
@@ -316,7 +367,8 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
     a float32 result keeps every row of a unit-scale scene within `tol`;
     `info.max_violation` is measured on the returned `y`. Raises ValueError if a row
     can be seen to be unsatisfiable on its own; a polytope that is empty only through
-    several rows together comes back with `info.converged` False.
+    several rows together comes back with `info.converged` False. On CPU the solver's
+    threads and buffers stay for the next call; `release_buffers` frees them.
     """
     _check_input(x, polytope, tol)
     settings = settings or Settings()

@@ -58,8 +58,10 @@ class BufferPool:
 
 def share_buffers() -> None:
     """From now on the pools this thread makes share storage by owner and name (`BufferPool`): only for a
-    thread that runs one solver of each owner at a time, and only until `stop_sharing_buffers`."""
-    _thread.storage = {}
+    thread that runs one solver of each owner at a time, and only until `stop_sharing_buffers`. A thread
+    that shares already keeps its storage: the next call's solvers reuse it."""
+    if getattr(_thread, "storage", None) is None:
+        _thread.storage = {}
 
 
 def stop_sharing_buffers() -> None:

@@ -68,7 +68,7 @@ class _Chains:
         """y = x − Aᵀμ, the answer the previous multipliers give."""
         L, y = self.L, self.buf("y", self.L)
         torch.sub(self.buf("x", L), mu[:L], out=y)
-        step = mu[L:] / SQRT2
+        step = torch.div(mu[L:], SQRT2, out=self.buf("step", L - 1))
         y[1:] -= step
         y[:-1] += step
         return y
@@ -144,8 +144,9 @@ class _Chains:
 
 
 def project_chains(bounds: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor, mu: torch.Tensor, target: float,
-                   max_rounds: int) -> ActiveSetResult:
-    """Project the chains `x` `[L, b]` (one per column) starting from the multipliers `mu` `[2L − 1, b]`.
+                   max_rounds: int, into: tuple[torch.Tensor, torch.Tensor] | None = None) -> ActiveSetResult:
+    """Project the chains `x` `[L, b]` (one per column) starting from the multipliers `mu` `[2L − 1, b]`; y and
+    multipliers go into `into` if given (`ActiveSetResult.start`).
 
     `bounds` are finite: ±`projection_parts.HUGE` where a row has none, as a chain part holds them.
 
@@ -154,7 +155,7 @@ def project_chains(bounds: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor, m
     certificate. Columns not accepted within `max_rounds` come back with `solved` False, their
     y and multipliers those of the last guess.
     """
-    out = ActiveSetResult.untouched(x, mu)
+    out = ActiveSetResult.start(x, mu, into)
     work = _Chains(bounds, x)
     live = torch.arange(x.shape[1], device=x.device)
     lam, y = mu, work.start(mu)

@@ -14,6 +14,7 @@ CPU = torch.device("cpu")
 
 
 def test_a_thread_sharing_buffers_hands_one_solvers_storage_to_the_next_of_its_kind_only():
+    stop_sharing_buffers()  # what an earlier projection on this thread kept
     share_buffers()
     try:
         first = BufferPool(CPU, 8, "chains")("x", 5, torch.float64)
@@ -61,3 +62,38 @@ def test_many_chunks_on_one_thread_match_one_chunk_cold_and_warm(monkeypatch):
     for (y, info), (y_whole, _) in zip((cold, warm), whole, strict=True):
         assert info.converged.all() and info.max_violation.max() <= 1e-6
         assert (y - y_whole).norm(dim=1).max() <= 1e-5
+
+
+def _workers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("storydiff-projection")]
+
+
+def test_kept_threads_and_buffers_carry_nothing_from_one_call_to_the_next(monkeypatch):
+    """The worker threads and their buffers outlive a call; a call on another scene in between, or freeing
+    them, changes no answer, bit for bit."""
+    first, y_first = synthetic_scene(characters=2, beats=6, seed=3)
+    other, y_other = synthetic_scene(characters=3, beats=5, seed=4)
+    g = torch.Generator().manual_seed(5)
+    x = y_first + 0.3 * torch.randn(96, y_first.numel(), generator=g, dtype=torch.float64)
+    x_other = y_other + 0.3 * torch.randn(96, y_other.numel(), generator=g, dtype=torch.float64)
+    before = torch.get_num_threads()
+    monkeypatch.setattr(projection, "CPU_CHUNK_ENTRIES", 1)  # 32 samples a chunk
+    monkeypatch.setattr(projection, "MIN_THREAD_ENTRIES", 1)
+    torch.set_num_threads(2)
+    try:
+        y, info = project(x, first)
+        assert _workers(), "the chunks ran on the kept worker threads"
+        project(x_other, other)
+        again, info_again = project(x, first)
+        warm, _ = project(x + 0.01, first, warm_start=info)
+        warm_again, _ = project(x + 0.01, first, warm_start=info_again)
+        projection.release_buffers()
+        for worker in _workers():
+            worker.join(timeout=10)
+        assert not _workers()
+        fresh, _ = project(x, first)
+    finally:
+        torch.set_num_threads(before)
+        projection.release_buffers()
+    assert info.converged.all() and info.max_violation.max() <= 1e-6
+    assert torch.equal(y, again) and torch.equal(y, fresh) and torch.equal(warm, warm_again)
