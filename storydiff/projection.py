@@ -232,8 +232,8 @@ class _Workers:
     """The CPU threads chunks run on, kept from call to call with the solver buffers each shares
     (`BufferPool`).
 
-    Threads made afresh for every call paged their buffers in afresh: on the synthetic 8 × 24
-    scene a fifth of a warm call's CPU time went to the kernel. The price is memory: each
+    Threads made afresh for every call paged their buffers in afresh, and page faults cost: on the
+    synthetic 8 × 24 scene the kernel took up to a fifth of a warm call's CPU time. The price is memory: each
     thread keeps the largest buffers it has used (a chunk's, `CPU_CHUNK_ENTRIES`: ~150 MB)
     until `release_buffers`.
     """
