@@ -8,8 +8,9 @@ scaled by row norm, checked in float64), and reports how far each sample moved a
 which named rows hold it there. Pass the previous call's info back as `warm_start`
 and the solver starts from the previous multipliers, finishing by an active-set method
 where the rows that hold the scene have barely changed (`storydiff.projection_active`).
-The method is otherwise a semismooth-Newton augmented Lagrangian; see
-`storydiff.projection_alm` for why. Large batches are solved
+A cold start runs a semismooth-Newton augmented Lagrangian (see `storydiff.projection_alm`
+for why) until its multipliers name the binding rows, then the same finish; the augmented
+Lagrangian also takes whatever the finish leaves. Large batches are solved
 part by part — the set's independent chains apart from the rest, `storydiff.projection_parts` —
 and chains, warm or cold, by an active-set method whose solves are closed-form
 (`storydiff.projection_chains`); what it leaves goes to the augmented Lagrangian.
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TypeVar
 
 import torch
@@ -73,7 +75,7 @@ class ProjectionInfo:
 
     distance: torch.Tensor        # [batch] ‖y − x‖, float64
     max_violation: torch.Tensor   # [batch] of the returned y, scaled by row norm, float64
-    iterations: torch.Tensor      # [batch] Newton steps (of the sample's slowest independent part)
+    iterations: torch.Tensor      # [batch] Newton steps and active-set solves (of the sample's slowest part)
     linear_iterations: torch.Tensor  # [batch] conjugate-gradient steps inside them
     converged: torch.Tensor       # [batch] False only for an empty polytope or the step limit
     binding_mask: torch.Tensor    # [batch, rows] True where a row holds within tol of a bound
@@ -303,13 +305,14 @@ def _solve(part: Part, X: torch.Tensor, previous: torch.Tensor | None, mu: torch
            target: float, settings: Settings) -> ChunkResult:
     """Run the solver on one part, chunk by chunk, each chunk's result written into one answer.
 
-    A warm start (`previous`: the last call's y, `_start`) runs the active-set finish on every chunk
-    first, then the augmented Lagrangian on what the chunks left, together: a few columns per chunk,
-    each solved alone, would pay the solver's per-step overhead once per chunk (a third of a warm
-    call on the synthetic 8 × 24 scene). Samples the finish started cold go on cold. A chain part
-    runs its own finish (`project_chains`) from any start.
+    Every part ends with the active-set finish on every chunk, then the augmented Lagrangian on what the
+    chunks left, together: a few columns per chunk, each solved alone, would pay the solver's per-step
+    overhead once per chunk (a third of a warm call on the synthetic 8 × 24 scene). The finish starts from
+    the previous call's multipliers (`previous`: the last call's y, `_start`), on a chain part
+    (`project_chains`) from any; a cold general part first runs the augmented Lagrangian until its
+    multipliers name the binding rows (`Settings.cold_handoff`). Samples the finish started cold go on cold.
     """
-    rows, (n, batch), device, warm = part.rows, X.shape, X.device, previous is not None
+    rows, (n, batch), device = part.rows, X.shape, X.device
     every = torch.arange(batch, device=device)
     steps = (torch.zeros(batch, dtype=torch.long, device=device) for _ in range(2))
     out = ChunkResult(torch.empty(n, batch, dtype=torch.float64, device=device),
@@ -317,31 +320,47 @@ def _solve(part: Part, X: torch.Tensor, previous: torch.Tensor | None, mu: torch
                       torch.empty(batch, dtype=torch.bool, device=device))
 
     cold = torch.zeros(batch, dtype=torch.bool, device=device)  # warm starts the finish found worse than none
+    handed: torch.Tensor | None = None  # where a cold start's augmented Lagrangian handed over (`out.y`)
 
-    def alm(cols: torch.Tensor) -> ChunkResult:
+    def alm(cols: torch.Tensor, handoff: float = 0.0) -> ChunkResult:
         x, mu0, rho0 = take_columns(X, cols), take_columns(mu, cols), rho[cols]
-        y0 = x if previous is None else part.take(previous, cols)
+        y0 = (take_columns(handed, cols) if handed is not None
+              else x if previous is None else part.take(previous, cols))
         if bool((restart := cold[cols]).any()):
             y0, mu0 = torch.where(restart, x, y0), mu0.masked_fill(restart, 0.0)
             rho0 = rho0.masked_fill(restart, settings.rho_start)
-        result = AlmChunk(rows, part.bounds(cols), x, y0, mu0, rho0, target, settings).run()
+        result = AlmChunk(rows, part.bounds(cols), x, y0, mu0, rho0, target, settings).run(handoff)
         put_columns(out.y, cols, result.y)
         put_columns(out.dual, cols, result.dual)
         return result
 
     def finish(cols: torch.Tensor) -> ChunkResult:
-        # the first pass's chunks are runs of `every`: the solvers read and write those columns in place
-        at = slice(int(cols[0]), int(cols[-1]) + 1)
-        bounds, x, mu0, into = part.bounds(cols), X[:, at], mu[:, at], (out.y[:, at], out.dual[:, at])
+        # a run of columns (every chunk, unless a pass before settled some) is read and written in place
+        first, last = int(cols[0]), int(cols[-1])
+        at = slice(first, last + 1) if last - first + 1 == cols.numel() else cols
+        x, mu0 = (X[:, at], mu[:, at]) if isinstance(at, slice) else (take_columns(X, cols), take_columns(mu, cols))
+        into = (out.y[:, at], out.dual[:, at]) if isinstance(at, slice) else None
+        bounds = part.bounds(cols)
         found = (project_chains(bounds, x, mu0, target, settings.active_rounds, into) if part.rows.path
                  else active_set(rows, bounds, x, mu0, target, settings, into))
+        if into is None:  # the settled columns only: the others keep their start for the augmented Lagrangian
+            settled = torch.nonzero(found.solved).squeeze(1)
+            put_columns(out.y, cols[settled], take_columns(found.y, settled))
+            put_columns(out.dual, cols[settled], take_columns(found.dual, settled))
         cold[at] = found.cold
         return ChunkResult(y=found.y, dual=found.dual, rho=rho[at], newton=found.rounds, cg=found.cg,
                            converged=found.solved)
 
-    first = finish if warm or part.rows.path else alm  # chains solve exactly from any start
-    _over_chunks_into(out, first, every, rows)
-    rest = torch.nonzero(~out.converged).squeeze(1) if first is finish else every[:0]
+    todo = every
+    if previous is None and not part.rows.path:
+        _over_chunks_into(out, partial(alm, handoff=settings.cold_handoff), every, rows)
+        todo = torch.nonzero(~out.converged).squeeze(1)
+        # the passes below start from where it handed over: `out`'s columns hold that until a pass settles
+        # them, and each reads a column's start before it writes the column (`active_set` copies it first)
+        handed, mu, rho = out.y, out.dual, out.rho.clone()
+    if todo.numel():
+        _over_chunks_into(out, finish, todo, rows)
+    rest = torch.nonzero(~out.converged).squeeze(1)
     if rest.numel():
         _over_chunks_into(out, alm, rest, rows)
     return out

@@ -1,7 +1,8 @@
-"""A warm start's finish by the primal–dual active-set method (Hintermüller, Ito & Kunisch 2003).
+"""The finish of a projection by the primal–dual active-set method (Hintermüller, Ito & Kunisch 2003).
 
 Between sampler steps a scene moves little, and so does the set of rows that hold it:
-the previous call's multipliers name the active rows S almost exactly. With S known the
+the previous call's multipliers name the active rows S almost exactly — as do a cold
+start's once its augmented Lagrangian is within `Settings.cold_handoff`. With S known the
 projection is one linear solve — y = x − Aₛᵀλ with Aₛ y = bₛ, i.e. `(Aₛ Aₛᵀ) λ = Aₛ x − bₛ`
 — with no penalty to raise and no multiplier loop, which is what costs the augmented
 Lagrangian its 10-12 Newton steps on a warm start (`projection_alm`). Each round accepts

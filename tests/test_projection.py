@@ -211,13 +211,15 @@ def test_a_warm_start_further_out_than_the_input_starts_from_zero_multipliers():
     _, far = project(start + 0.5 * torch.randn(start.shape, generator=g, dtype=torch.float64), polytope)
     y0, _ = project(start, polytope)
     near = y0 + 0.01 * torch.randn(y0.shape, generator=g, dtype=torch.float64)
-    y_cold, cold = project(near, polytope)
+    y_cold, _ = project(near, polytope)
     y, warm = project(near, polytope, warm_start=far)
-    assert warm.iterations.max() <= Settings().active_rounds < cold.iterations.min()  # was 39-46, cold 10-15
+    assert warm.iterations.max() <= Settings().active_rounds  # was 39-46
     assert (y - y_cold).norm(dim=1).max() <= DIST
-    # what the active set hands on starts as a cold call does: the same steps, the same answer
-    y, alm = project(near, polytope, warm_start=far, settings=Settings(active_rounds=0))
-    assert torch.equal(alm.iterations, cold.iterations) and torch.equal(y, y_cold)
+    # what the active set hands on starts as the augmented Lagrangian does cold: the same steps, the same answer
+    alone = Settings(active_rounds=0, cold_handoff=0.0)
+    y_alm, cold = project(near, polytope, settings=alone)
+    y, alm = project(near, polytope, warm_start=far, settings=alone)
+    assert torch.equal(alm.iterations, cold.iterations) and torch.equal(y, y_alm)
 
 
 def test_an_active_set_solve_fixes_variables_at_their_bounds_and_shares_their_multipliers():
@@ -281,9 +283,9 @@ def test_what_the_active_set_leaves_goes_to_the_augmented_lagrangian_as_one_batc
     runs = []
     real = projection.AlmChunk.run
 
-    def spy(self):
+    def spy(self, *args):
         runs.append((self.rows.m, self.pool.b))
-        return real(self)
+        return real(self, *args)
 
     monkeypatch.setattr(projection.AlmChunk, "run", spy)
     y, warm = project(moved, polytope, warm_start=info, settings=Settings(active_rounds=2))  # leaves some of each chunk
