@@ -313,6 +313,7 @@ def _solve(part: Part, X: torch.Tensor, previous: torch.Tensor | None, mu: torch
     multipliers name the binding rows (`Settings.cold_handoff`). Samples the finish started cold go on cold.
     """
     rows, (n, batch), device = part.rows, X.shape, X.device
+    samples = batch // part.chains
     every = torch.arange(batch, device=device)
     steps = (torch.zeros(batch, dtype=torch.long, device=device) for _ in range(2))
     out = ChunkResult(torch.empty(n, batch, dtype=torch.float64, device=device),
@@ -329,7 +330,7 @@ def _solve(part: Part, X: torch.Tensor, previous: torch.Tensor | None, mu: torch
         if bool((restart := cold[cols]).any()):
             y0, mu0 = torch.where(restart, x, y0), mu0.masked_fill(restart, 0.0)
             rho0 = rho0.masked_fill(restart, settings.rho_start)
-        result = AlmChunk(rows, part.bounds(cols), x, y0, mu0, rho0, target, settings).run(handoff)
+        result = AlmChunk(rows, part.bounds(cols, samples), x, y0, mu0, rho0, target, settings).run(handoff)
         put_columns(out.y, cols, result.y)
         put_columns(out.dual, cols, result.dual)
         return result
@@ -340,7 +341,7 @@ def _solve(part: Part, X: torch.Tensor, previous: torch.Tensor | None, mu: torch
         at = slice(first, last + 1) if last - first + 1 == cols.numel() else cols
         x, mu0 = (X[:, at], mu[:, at]) if isinstance(at, slice) else (take_columns(X, cols), take_columns(mu, cols))
         into = (out.y[:, at], out.dual[:, at]) if isinstance(at, slice) else None
-        bounds = part.bounds(cols)
+        bounds = part.bounds(cols, samples)
         found = (project_chains(bounds, x, mu0, target, settings.active_rounds, into) if part.rows.path
                  else active_set(rows, bounds, x, mu0, target, settings, into))
         if into is None:  # the settled columns only: the others keep their start for the augmented Lagrangian
@@ -372,7 +373,7 @@ def _clamp(part: Part, X: torch.Tensor, rho: torch.Tensor) -> ChunkResult:
     Two rows can cross on one variable (a pin above its range): then no point meets
     both, and the sample reports not converged, as the iterative solver would.
     """
-    lower, upper = part.bounds(torch.arange(X.shape[1], device=X.device))
+    lower, upper = part.bounds(torch.arange(X.shape[1], device=X.device), X.shape[1] // part.chains)
     y = torch.clamp(X, lower, upper)
     none = torch.zeros(X.shape[1], dtype=torch.long, device=X.device)
     return ChunkResult(y=y, dual=X - y, rho=rho, newton=none, cg=none, converged=(lower <= upper)[0])

@@ -49,7 +49,9 @@ class Part:
 
     `columns[j]` is the polytope column of the part's column j; for a chain part
     `columns` is `[L, k]` (position, chain) and every chain of every sample is a
-    solver column, ordered sample-major. `lower`/`upper` are `[m, 1]` for a general
+    solver column, ordered chain-major (chain c of sample s is column c·batch + s), so that
+    the solver's layout is the polytope layout's rows, gathered, with no transposition.
+    `lower`/`upper` are `[m, 1]` for a general
     part and `[m, k]` (per chain, ±`HUGE` where none) for a chain part. `row_lower` / `row_upper` give, per
     part row (and chain), the index into the scaled rows of the row that sets that
     bound (−1: none) and `sign_*` its coefficient's sign relative to the part row's.
@@ -76,13 +78,12 @@ class Part:
         return self.columns.shape[1] if self.columns.dim() == 2 else 1
 
     def gather(self, X: torch.Tensor) -> torch.Tensor:
-        """`[n, b]` polytope layout → the part's `[n_part, b·chains]` solver layout."""
+        """`[n, b]` polytope layout → the part's `[n_part, chains·b]` solver layout."""
         if self.whole:
             return X
         if self.columns.dim() == 1:
             return X[self.columns]
-        L, k = self.columns.shape
-        return X[self.columns.reshape(-1)].view(L, k, -1).transpose(1, 2).reshape(L, -1)
+        return X[self.columns.reshape(-1)].view(self.columns.shape[0], -1)
 
     def take(self, X: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """`gather(X)[:, cols]` for solver columns `cols` (1-D long) without gathering the rest."""
@@ -90,7 +91,8 @@ class Part:
             return X[:, cols]
         if self.columns.dim() == 1:
             return X[self.columns.unsqueeze(1), cols]
-        return X[self.columns[:, cols % self.chains], torch.div(cols, self.chains, rounding_mode="floor")]
+        batch = X.shape[1]
+        return X[self.columns[:, torch.div(cols, batch, rounding_mode="floor")], cols % batch]
 
     def scatter(self, Y: torch.Tensor, into: torch.Tensor) -> None:
         """Write the part's solver-layout values back into the `[n, b]` polytope layout."""
@@ -100,36 +102,35 @@ class Part:
         if self.columns.dim() == 1:
             into[self.columns] = Y
             return
-        L, k = self.columns.shape
-        into[self.columns.reshape(-1)] = Y.view(L, -1, k).transpose(1, 2).reshape(L * k, -1)
+        into[self.columns.reshape(-1)] = Y.view(self.columns.numel(), -1)
 
-    def bounds(self, cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The bounds of solver columns `cols` (1-D long): shared, or each column's chain's."""
+    def bounds(self, cols: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The bounds of solver columns `cols` (1-D long) of a batch of `batch` samples: shared, or each
+        column's chain's."""
         if self.columns.dim() == 1:
             return self.lower, self.upper
-        k = self.chains
-        if (run := consecutive(cols)) is not None:  # a chunk: every sample's chains in turn, 25x faster than indexing
-            first, samples = run.start // k, -(-run.stop // k) - run.start // k
-            within = slice(run.start - first * k, run.stop - first * k)
-            return tuple(b.unsqueeze(1).expand(-1, samples, k).reshape(len(b), -1)[:, within]
+        if (run := consecutive(cols)) is not None:  # a chunk: a few chains, sample after sample, 25x faster than indexing
+            first, last = run.start // batch, (run.stop - 1) // batch
+            within = slice(run.start - first * batch, run.stop - first * batch)
+            return tuple(b[:, first:last + 1].unsqueeze(2).expand(-1, -1, batch).reshape(len(b), -1)[:, within]
                          for b in (self.lower, self.upper))
-        chain = cols.to(self.lower.device) % k
+        chain = torch.div(cols.to(self.lower.device), batch, rounding_mode="floor")
         return self.lower[:, chain], self.upper[:, chain]
 
     def per_sample(self, values: torch.Tensor, every: bool = False) -> torch.Tensor:
-        """`[b·chains]` → `[b]`: the most any of a sample's chains needed (`every`: whether all of them hold)."""
-        per_chain = values.view(-1, self.chains)
-        return per_chain.all(dim=1) if every else per_chain.amax(dim=1)
+        """`[chains·b]` → `[b]`: the most any of a sample's chains needed (`every`: whether all of them hold)."""
+        per_chain = values.view(self.chains, -1)
+        return per_chain.all(dim=0) if every else per_chain.amax(dim=0)
 
     def multipliers(self, dual: torch.Tensor, out: torch.Tensor) -> None:
-        """Write the part's `[m_part, b·chains]` multipliers into its rows of `out` `[m, b]` (the scaled set's rows)."""
+        """Write the part's `[m_part, chains·b]` multipliers into its rows of `out` `[m, b]` (the scaled set's rows)."""
         m = dual.shape[0]
-        D = dual.view(m, -1, self.chains)  # [m_part, b, chains]
+        D = dual.view(m, self.chains, -1)  # [m_part, chains, b]
         upper = D > 0
-        row = torch.where(upper, self.row_upper.unsqueeze(1), self.row_lower.unsqueeze(1))
-        sign = torch.where(upper, self.sign_upper.unsqueeze(1), self.sign_lower.unsqueeze(1))
+        row = torch.where(upper, self.row_upper.unsqueeze(2), self.row_lower.unsqueeze(2))
+        sign = torch.where(upper, self.sign_upper.unsqueeze(2), self.sign_lower.unsqueeze(2))
         held = (D != 0) & (row >= 0)
-        sample = torch.arange(D.shape[1], device=dual.device).view(1, -1, 1).expand_as(D)
+        sample = torch.arange(D.shape[2], device=dual.device).view(1, 1, -1).expand_as(D)
         out[row[held], sample[held]] = D[held] * sign[held]
 
 

@@ -456,10 +456,11 @@ def test_a_part_takes_the_columns_and_bounds_its_full_gather_would_give():
         gathered = part.gather(X)
         cols = torch.randperm(gathered.shape[1], generator=torch.Generator().manual_seed(1))[:5]
         assert torch.equal(part.take(X, cols), gathered[:, cols])
-        if part.chains > 1:  # a chunk of the batch starts and ends within a sample's chains
-            for index in (cols, torch.arange(part.chains - 1, 2 * part.chains + 1)):
-                chain = index % part.chains
-                assert all(torch.equal(b, full[:, chain]) for b, full in zip(part.bounds(index),
+        if part.chains > 1:  # a chunk of the batch starts and ends within a chain's samples
+            assert torch.equal(part.gather(X).view(-1, part.chains, 3)[:, 1, 2], X[part.columns[:, 1], 2])
+            for index in (cols, torch.arange(2, 3 * part.chains - 1)):
+                chain = index // 3
+                assert all(torch.equal(b, full[:, chain]) for b, full in zip(part.bounds(index, 3),
                                                                             (part.lower, part.upper), strict=True))
 
 
