@@ -78,8 +78,9 @@ class _Chains:
         torch.add(lam, over, out=self.buf("at_upper", self.m)).clamp_min_(0).sign_()
         torch.add(lam, under, out=self.buf("at_lower", self.m)).clamp_max_(0).sign_().neg_()
 
-    def solve(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """y and its multipliers `[2L − 1, b]` for the projection onto `A_S y = bound_S` (`guess`).
+    def solve(self, into: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """y and its multipliers `[2L − 1, b]` for the projection onto `A_S y = bound_S` (`guess`), in `into`
+        if given, else in the rounds' buffers.
 
         Along the beats, each segment's shape (offsets from its first beat), then its level: a box's
         it touches (the last), else the mean of x − offset; that level spread back over the segment
@@ -94,7 +95,7 @@ class _Chains:
         """
         L, m, b = self.L, self.m, self.pool.b
         at_upper, at_lower, lower, upper = self.buf("at_upper", m), self.buf("at_lower", m), self.lower, self.upper
-        x, y, lam = self.buf("x", L), self.buf("y", L), self.buf("lam", m)
+        x, (y, lam) = self.buf("x", L), into or (self.buf("y", L), self.buf("lam", m))
         box = torch.add(at_upper[:L], at_lower[:L], out=self.buf("box", L))
         link = torch.add(at_upper[L:], at_lower[L:], out=self.buf("link", L - 1))  # 1 where beat t is joined to beat t + 1
         unlinked = torch.neg(link, out=self.buf("unlinked", L - 1)).add_(1.0)
@@ -167,8 +168,10 @@ def project_chains(bounds: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor, m
         if round_:
             close = worst_violation(over, under) <= target
             off = pressing_off(lam, over, under, target)
-            put_columns(out.y, live, y)
-            put_columns(out.dual, live, lam.sub_(off))
+            lam.sub_(off)
+            if round_ > 1:  # the first solve wrote into the answer itself
+                put_columns(out.y, live, y)
+                put_columns(out.dual, live, lam)
             accept = close & (off.abs_().sum(dim=0) <= 0.5 * target)
             out.solved[live] = accept
             keep = torch.nonzero(~accept).squeeze(1)
@@ -179,6 +182,7 @@ def project_chains(bounds: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor, m
                 work.keep(keep)
         if last:
             break
-        y, lam = work.solve()
+        # the first solve, of every column, straight into the answer: most settle there (a copy less)
+        y, lam = work.solve((out.y, out.dual) if round_ == 0 else None)
         out.rounds[live] += 1
     return out
