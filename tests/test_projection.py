@@ -1,6 +1,7 @@
 """Projection onto a polytope: exactness against OSQP, optimality, warm starts, edge cases."""
 from __future__ import annotations
 
+import threading
 from unittest import mock
 
 import numpy as np
@@ -309,6 +310,36 @@ def test_chunks_on_threads_match_one_chunk(monkeypatch):
         torch.set_num_threads(before)
     assert info.converged.all() and info.max_violation.max() <= TOL
     assert (split - whole).norm(dim=1).max() <= DIST
+
+
+def test_leftovers_run_in_the_background_on_a_worker_and_change_nothing(monkeypatch):
+    """What a part's finish leaves goes on a worker thread while the next part starts: the answer is the one
+    thread's (to rounding: chunks of other sizes sum in another order), and the thread setting comes back."""
+    polytope, info, moved = _warm_pair(3, 12, 64)
+    settings = Settings(active_rounds=1)  # leaves some of every part
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        serial, one = project(moved, polytope, warm_start=info, settings=settings)
+        torch.set_num_threads(2)
+        monkeypatch.setattr(projection, "MIN_THREAD_ENTRIES", 1)
+        where = []
+        real = projection._over_chunks
+
+        def spy(solve, columns, rows, background=False):
+            def solve_here(cols):
+                where.append((background, threading.current_thread().name))
+                return solve(cols)
+            return real(solve_here, columns, rows, background)
+
+        monkeypatch.setattr(projection, "_over_chunks", spy)
+        threaded, two = project(moved, polytope, warm_start=info, settings=settings)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert {name.startswith("storydiff-projection") for background, name in where if background} == {True}
+    assert one.iterations.max() > settings.active_rounds and two.converged.all()  # leftovers, all solved
+    assert (threaded - serial).norm(dim=1).max() <= DIST and two.max_violation.max() <= TOL
 
 
 def test_float32_input_meets_tolerance():
