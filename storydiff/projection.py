@@ -283,6 +283,7 @@ def release_buffers() -> None:
 
 
 def _done(value: T) -> Future[T]:
+    """A future already done: what a chunk solved on the calling thread returns (`_over_chunks`)."""
     future: Future[T] = Future()
     future.set_result(value)
     return future
