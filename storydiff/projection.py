@@ -366,10 +366,12 @@ def _solve(part: Part, X: torch.Tensor, previous: torch.Tensor | None, mu: torch
 
     def finish(cols: torch.Tensor) -> ChunkResult:
         # a run of columns (every chunk, unless a pass before settled some) is read and written in place
-        first, last = int(cols[0]), int(cols[-1])
-        at = slice(first, last + 1) if last - first + 1 == cols.numel() else cols
-        x, mu0 = (X[:, at], mu[:, at]) if isinstance(at, slice) else (take_columns(X, cols), take_columns(mu, cols))
-        into = (out.y[:, at], out.dual[:, at]) if isinstance(at, slice) else None
+        first, last = int(cols[0]), int(cols[-1])  # `cols` is sorted: a run where it spans its length
+        if last - first + 1 == cols.numel():
+            at = slice(first, last + 1)
+            x, mu0, into = X[:, at], mu[:, at], (out.y[:, at], out.dual[:, at])
+        else:
+            at, x, mu0, into = cols, take_columns(X, cols), take_columns(mu, cols), None
         bounds = part.bounds(cols, samples)
         found = (project_chains(bounds, x, mu0, target, settings.active_rounds, into) if part.rows.path
                  else active_set(rows, bounds, x, mu0, target, settings, into))
