@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from typing import TypeVar
 
 import torch
@@ -78,22 +78,32 @@ class ProjectionInfo:
     iterations: torch.Tensor      # [batch] Newton steps and active-set solves (of the sample's slowest part)
     linear_iterations: torch.Tensor  # [batch] conjugate-gradient steps inside them
     converged: torch.Tensor       # [batch] False only for an empty polytope or the step limit
-    binding_mask: torch.Tensor    # [batch, rows] True where a row holds within tol of a bound
     names: list[str]
     state: ProjectionState
     rows: ScaledRows = field(repr=False)
     parts: list[Part] = field(default_factory=list, repr=False)
+    tol: float = 1e-6             # what "within tol of a bound" means for `binding_mask`
+    dtype: torch.dtype = torch.float64  # the returned y's, whose rounding `binding_mask` sees
+
+    @cached_property
+    def binding_mask(self) -> torch.Tensor:
+        """`[batch, rows]` True where a row holds the returned y within tol of a bound.
+
+        Built when first read, not by `project`: a sampler reads it on its last step, and on the
+        synthetic 8 × 24 scene at batch 1024 it cost a thirtieth of every warm call.
+        """
+        return _binding_mask(self.rows, self.state.y, self.dtype, self.tol)
 
     def multipliers(self) -> torch.Tensor:
         """`[batch, rows]` float64 μ with x − y = Aᵀ μ: positive at an upper bound, negative at a lower.
 
         The size of μᵢ is how hard row i pushes the sample, the explanation the TUI shows.
         """
-        rows, batch = self.rows, self.binding_mask.shape[0]
-        dual = torch.zeros(rows.m, batch, dtype=torch.float64, device=self.binding_mask.device)
+        rows, (batch,), device = self.rows, self.distance.shape, self.distance.device
+        dual = torch.zeros(rows.m, batch, dtype=torch.float64, device=device)
         for part, part_dual in zip(self.parts, self.state.duals, strict=True):
             part.multipliers(part_dual, dual)
-        out = torch.zeros(self.binding_mask.shape, dtype=torch.float64, device=self.binding_mask.device)
+        out = torch.zeros(batch, rows.n_rows, dtype=torch.float64, device=device)
         out[:, rows.kept] = (dual / rows.norms.unsqueeze(1)).T
         return out
 
@@ -152,46 +162,70 @@ def _start(part: Part, Xp: torch.Tensor, state: ProjectionState | None, index: i
     return state.y.to(Xp.device), state.duals[index].to(Xp.device), rho
 
 
-def _row_report(rows: ScaledRows, x: torch.Tensor, Y: torch.Tensor, y: torch.Tensor,
-                tol: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _as_returned(Y: torch.Tensor, cols: slice, dtype: torch.dtype,
+                 pool: BufferPool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Columns `cols` of the answer `Y` as the caller gets them, in `dtype` and in float64, contiguous in
+    `pool`: a strided slice halves the sparse product's speed."""
+    returned = pool("returned", Y.shape[0], dtype).copy_(Y[:, cols])
+    return returned, returned if dtype == torch.float64 else pool("R", Y.shape[0], torch.float64).copy_(returned)
+
+
+def _past_bounds(rows: ScaledRows, R: torch.Tensor, pool: BufferPool) -> tuple[torch.Tensor, torch.Tensor]:
+    """`A R − lower` and `A R − upper` of the scaled rows for `[n, b]` float64 `R`, in `pool`'s buffers."""
+    AY = pool("AY", rows.m, torch.float64)
+    torch.addmm(AY, rows.A64, R, beta=0, out=AY)
+    above_lower = torch.sub(AY, rows.lower, out=pool("above lower", rows.m, torch.float64))
+    return above_lower, AY.sub_(rows.upper)
+
+
+def _row_report(rows: ScaledRows, x: torch.Tensor, Y: torch.Tensor,
+                y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Write the answer `Y` `[n, batch]` into `y` `[batch, n]` (the caller's layout and dtype) and report on
-    it as returned: per sample the distance from `x` and the scaled max violation, and the `[batch, rows]`
-    mask of rows within tol of a bound.
+    it as returned: per sample the distance from `x` and the scaled max violation.
 
     It works through the batch a cache-sized slice at a time, slices side by side on CPU threads:
     over the whole batch at once its `[rows, batch]` temporaries cost a tenth of a large
-    projection in page faults, and on one thread a sixth of a warm call's time. Each
-    transposition (into `y`, into the mask) reads a contiguous block, which ATen copies
-    block by block: from `Y`'s strided columns the copy into `y` took a third of the report.
+    projection in page faults, and on one thread a sixth of a warm call's time. The transposition
+    into `y` reads a contiguous block, which ATen copies block by block: from `Y`'s strided columns
+    the copy took a third of the report.
     """
     batch = Y.shape[1]
-    mask = torch.zeros(batch, rows.n_rows, dtype=torch.bool, device=Y.device)
     violation, distance = (torch.zeros(batch, dtype=torch.float64, device=Y.device) for _ in range(2))
 
     def report(index: torch.Tensor) -> None:
         cols = slice(int(index[0]), int(index[-1]) + 1)
         pool = BufferPool(Y.device, index.numel(), "report")  # a thread's slices share these buffers
-        # what the caller gets back, contiguous: a strided slice halves the sparse product's speed
-        returned = pool("returned", rows.n_columns, y.dtype).copy_(Y[:, cols])
+        returned, R = _as_returned(Y, cols, y.dtype, pool)
         y[cols] = returned.T
         distance[cols] = torch.linalg.vector_norm(y[cols].to(torch.float64) - x[cols].to(torch.float64), dim=1)
-        if rows.m == 0:
-            return
-        R = returned if y.dtype == torch.float64 else pool("R", rows.n_columns, torch.float64).copy_(returned)
-        AY = pool("AY", rows.m, torch.float64)
-        torch.addmm(AY, rows.A64, R, beta=0, out=AY)
-        above_lower = torch.sub(AY, rows.lower, out=pool("above lower", rows.m, torch.float64))
-        above_upper = AY.sub_(rows.upper)
-        violation[cols] = torch.maximum(above_upper.amax(dim=0), above_lower.amin(dim=0).neg_()).clamp_min_(0)
-        near = (above_lower.abs_() <= tol) | (above_upper.abs_() <= tol)
-        if rows.m == rows.n_rows:  # every row kept, in order
-            mask[cols] = near.T
-        else:
-            mask[cols][:, rows.kept] = near.T
+        if rows.m:
+            above_lower, above_upper = _past_bounds(rows, R, pool)
+            violation[cols] = torch.maximum(above_upper.amax(dim=0), above_lower.amin(dim=0).neg_()).clamp_min_(0)
 
     if batch:
         _over_chunks(report, torch.arange(batch, device=Y.device), rows)
-    return distance, violation, mask
+    return distance, violation
+
+
+def _binding_mask(rows: ScaledRows, Y: torch.Tensor, dtype: torch.dtype, tol: float) -> torch.Tensor:
+    """`[batch, rows]`: where the answer `Y` `[n, batch]`, rounded to `dtype`, holds a row within tol of a
+    bound; a slice of the batch at a time, as `_row_report`, each transposed from a contiguous block."""
+    batch = Y.shape[1]
+    mask = torch.zeros(batch, rows.n_rows, dtype=torch.bool, device=Y.device)
+
+    def near(index: torch.Tensor) -> None:
+        cols = slice(int(index[0]), int(index[-1]) + 1)
+        pool = BufferPool(Y.device, index.numel(), "report")
+        above_lower, above_upper = _past_bounds(rows, _as_returned(Y, cols, dtype, pool)[1], pool)
+        held = (above_lower.abs_() <= tol) | (above_upper.abs_() <= tol)
+        if rows.m == rows.n_rows:  # every row kept, in order
+            mask[cols] = held.T
+        else:
+            mask[cols][:, rows.kept] = held.T
+
+    if batch and rows.m:
+        _over_chunks(near, torch.arange(batch, device=Y.device), rows)
+    return mask
 
 
 def _chunks(batch: int, device: torch.device, rows: ScaledRows, workers: int) -> list[slice]:
@@ -452,11 +486,11 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
         cg = torch.maximum(cg, part.per_sample(out.cg))
         converged &= part.per_sample(out.converged, every=True)
     y = torch.empty_like(x)
-    distance, violation, mask = _row_report(rows, x.detach(), Y, y, tol)
+    distance, violation = _row_report(rows, x.detach(), Y, y)
     info = ProjectionInfo(
         distance=distance, max_violation=violation, iterations=newton,
-        linear_iterations=cg, converged=converged, binding_mask=mask, names=polytope.names,
+        linear_iterations=cg, converged=converged, names=polytope.names,
         state=ProjectionState(y=Y, duals=duals, rhos=rhos, shape=(rows.n_rows, rows.n_columns, rows.m)),
-        rows=rows, parts=parts,
+        rows=rows, parts=parts, tol=tol, dtype=x.dtype,
     )
     return y, info

@@ -367,11 +367,19 @@ def test_batch_of_one_and_binding_names():
     assert y.shape == x.shape and info.max_violation.item() <= TOL
     names = info.binding_rows(0)
     assert names and set(names) <= set(info.binding)
+
+
+def test_binding_mask_is_the_rows_within_tol_of_a_bound_at_the_returned_y():
+    polytope, y0 = synthetic_scene(characters=2, beats=6, seed=5)
+    x = noisy(y0.numpy(), 4, 0.5, 5).to(torch.float32)
+    y, info = project(x, polytope)
+    project(x + 0.05, polytope, warm_start=info)  # the next call leaves this one's answer as it was
     A = polytope.dense()
-    for i in torch.nonzero(info.binding_mask[0]).flatten().tolist()[:20]:
-        value = float(A[i] @ y[0])
-        gap = min(abs(value - float(polytope.lower[i])), abs(value - float(polytope.upper[i])))
-        assert gap <= TOL * float(A[i].norm())
+    Ay = y.double() @ A.T  # as returned: rounded to float32
+    gap = torch.minimum((Ay - polytope.lower).abs(), (Ay - polytope.upper).abs()) / A.norm(dim=1)
+    clear = (gap - TOL).abs() > 1e-9  # rows a rounding away from tol may go either way
+    assert info.binding_mask.shape == (4, len(polytope.names)) and info.binding_mask.sum() > 20
+    assert torch.equal(info.binding_mask[clear], (gap <= TOL)[clear])
 
 
 def _tiny(A: list[list[float]], lower: list[float], upper: list[float]) -> Polytope:
