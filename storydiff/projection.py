@@ -361,9 +361,10 @@ def _over_chunks_into(out: ChunkResult, solve: Callable[[torch.Tensor], ChunkRes
 
 
 def _solve(part: Part, X: torch.Tensor, previous: torch.Tensor | None, mu: torch.Tensor, rho: torch.Tensor,
-           target: float, settings: Settings) -> tuple[ChunkResult, list[Future[None]]]:
-    """Run the solver on one part, chunk by chunk, each chunk's result written into one answer; returns
-    it and the futures of its last pass (`_over_chunks`), which the answer is complete after.
+           target: float, settings: Settings, answer: torch.Tensor) -> tuple[ChunkResult, list[Future[None]]]:
+    """Run the solver on one part, chunk by chunk, each chunk's result written into one answer (y into
+    `answer`, `[n_part, columns]`); returns it and the futures of its last pass (`_over_chunks`), which the
+    answer is complete after.
 
     Every part ends with the active-set finish on every chunk, then the augmented Lagrangian on what the
     chunks left, together: a few columns per chunk, each solved alone, would pay the solver's per-step
@@ -375,12 +376,11 @@ def _solve(part: Part, X: torch.Tensor, previous: torch.Tensor | None, mu: torch
     run in turn, they left the other threads idle for a tenth of a warm call (synthetic 8 × 24, batch 1024,
     two threads).
     """
-    rows, (n, batch), device = part.rows, X.shape, X.device
+    rows, batch, device = part.rows, X.shape[1], X.device
     samples = batch // part.chains
     every = torch.arange(batch, device=device)
     steps = (torch.zeros(batch, dtype=torch.long, device=device) for _ in range(2))
-    out = ChunkResult(torch.empty(n, batch, dtype=torch.float64, device=device),
-                      torch.empty(rows.m, batch, dtype=torch.float64, device=device), torch.empty_like(rho), *steps,
+    out = ChunkResult(answer, torch.empty(rows.m, batch, dtype=torch.float64, device=device), torch.empty_like(rho), *steps,
                       torch.empty(batch, dtype=torch.bool, device=device))
 
     cold = torch.zeros(batch, dtype=torch.bool, device=device)  # warm starts the finish found worse than none
@@ -467,14 +467,21 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
     newton, cg = (torch.zeros(batch, dtype=torch.long, device=x.device) for _ in range(2))
     converged = torch.ones(batch, dtype=torch.bool, device=x.device)
     solved = []
+    # Each part's input (gathered from Y) and y (scattered into Y) live only while this call runs; on CPU
+    # they reuse the storage the last call's took (`BufferPool`): fresh ones cost page faults, and on the
+    # synthetic 8 × 24 scene at batch 1024 the gather on this thread held the solver threads back.
+    if x.device.type == "cpu":
+        share_buffers()
     with _one_thread_per_chunk() if x.device.type == "cpu" else nullcontext():
         for index, part in enumerate(parts):
-            Xp = part.gather(Y)
+            buffers, n = BufferPool(x.device, part.chains * batch, f"part {index}"), part.columns.shape[0]
+            Xp = part.gather(Y, None if part.whole else buffers("input", n, torch.float64))
             previous, mu0, rho0 = _start(part, Xp, state, index, settings)
             if part.one_beat:
                 solved.append((_clamp(part, Xp, rho0), []))
             else:
-                solved.append(_solve(part, Xp, previous, mu0, rho0, tol * TARGET_SHARE, settings))
+                solved.append(_solve(part, Xp, previous, mu0, rho0, tol * TARGET_SHARE, settings,
+                                     buffers("y", n, torch.float64)))
         for _, pending in solved:
             for future in pending:
                 future.result()  # waits, and raises what the chunk raised

@@ -77,13 +77,13 @@ class Part:
         """Columns per sample of a chain part (its chains); 1 for a general part."""
         return self.columns.shape[1] if self.columns.dim() == 2 else 1
 
-    def gather(self, X: torch.Tensor) -> torch.Tensor:
-        """`[n, b]` polytope layout → the part's `[n_part, chains·b]` solver layout."""
+    def gather(self, X: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """`[n, b]` polytope layout → the part's `[n_part, chains·b]` solver layout, in `out` if given."""
         if self.whole:
             return X
-        if self.columns.dim() == 1:
-            return X[self.columns]
-        return X[self.columns.reshape(-1)].view(self.columns.shape[0], -1)
+        index = self.columns.reshape(-1)
+        rows = out.view(index.numel(), -1) if out is not None else None
+        return torch.index_select(X, 0, index, out=rows).view(self.columns.shape[0], -1)
 
     def take(self, X: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """`gather(X)[:, cols]` for solver columns `cols` (1-D long) without gathering the rest."""

@@ -15,7 +15,7 @@ from storydiff import projection, projection_active
 from storydiff.constraints import compile_constraints
 from storydiff.loader import load_characters, load_situation
 from storydiff.polytope import Polytope
-from storydiff.projection import ProjectionInfo, project
+from storydiff.projection import ProjectionInfo, project, release_buffers
 from storydiff.projection_alm import Settings
 from storydiff.projection_rows import build_scaled_rows
 from storydiff.projection_synthetic import synthetic_scene
@@ -340,6 +340,19 @@ def test_leftovers_run_in_the_background_on_a_worker_and_change_nothing(monkeypa
     assert {name.startswith("storydiff-projection") for background, name in where if background} == {True}
     assert one.iterations.max() > settings.active_rounds and two.converged.all()  # leftovers, all solved
     assert (threaded - serial).norm(dim=1).max() <= DIST and two.max_violation.max() <= TOL
+
+
+def test_a_call_reuses_the_last_ones_part_buffers_and_leaves_its_answer_and_state_as_they_were():
+    polytope, info, moved = _warm_pair(3, 8, 64)
+    y, first = project(moved, polytope, warm_start=info)
+    assert len(first.parts) > 1  # split: each part gathered into and solved in kept buffers
+    kept = y.clone(), first.multipliers(), first.state.y.clone(), [d.clone() for d in first.state.duals]
+    again, second = project(moved + 0.02, polytope, warm_start=first)
+    assert torch.equal(y, kept[0]) and torch.equal(first.multipliers(), kept[1])
+    assert torch.equal(first.state.y, kept[2]) and all(map(torch.equal, first.state.duals, kept[3]))
+    release_buffers()
+    fresh, _ = project(moved + 0.02, polytope, warm_start=first)  # from storage of its own: the same answer
+    assert torch.equal(again, fresh) and second.max_violation.max() <= TOL
 
 
 def test_float32_input_meets_tolerance():
