@@ -456,18 +456,23 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
     _check_input(x, polytope, tol)
     settings = settings or Settings()
     rows = scaled_rows(polytope, x.device)
-    # the answer in the solver's layout, x until each part writes its own columns (which it reads first)
-    Y = torch.empty(x.shape[1], x.shape[0], dtype=torch.float64, device=x.device).copy_(x.detach().T)
-    batch = Y.shape[1]
+    # x and the answer in the solver's layout `[n, batch]`: x a view, from which each part gathers its own
+    # columns (copying it whole first took as long again, on the calling thread alone); the answer is written
+    # by the parts, and is x where they leave columns out
+    X = x.detach().to(torch.float64).T
+    batch = X.shape[1]
+    Y = torch.empty(X.shape, dtype=torch.float64, device=x.device)
     state = warm_start.state if isinstance(warm_start, ProjectionInfo) else warm_start
     if state is not None and (state.shape != (rows.n_rows, rows.n_columns, rows.m) or state.y.shape[1] != batch):
         state = None
     parts = _parts(rows, batch) if rows.m and batch else []
+    if sum(part.columns.numel() for part in parts) < rows.n_columns:
+        Y.copy_(X)
     duals, rhos = [], []
     newton, cg = (torch.zeros(batch, dtype=torch.long, device=x.device) for _ in range(2))
     converged = torch.ones(batch, dtype=torch.bool, device=x.device)
     solved = []
-    # Each part's input (gathered from Y) and y (scattered into Y) live only while this call runs; on CPU
+    # Each part's input (gathered from X) and y (scattered into Y) live only while this call runs; on CPU
     # they reuse the storage the last call's took (`BufferPool`): fresh ones cost page faults, and on the
     # synthetic 8 × 24 scene at batch 1024 the gather on this thread held the solver threads back.
     if x.device.type == "cpu":
@@ -475,7 +480,7 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
     with _one_thread_per_chunk() if x.device.type == "cpu" else nullcontext():
         for index, part in enumerate(parts):
             buffers, n = BufferPool(x.device, part.chains * batch, f"part {index}"), part.columns.shape[0]
-            Xp = part.gather(Y, None if part.whole else buffers("input", n, torch.float64))
+            Xp = part.gather(X, buffers("input", n, torch.float64))
             previous, mu0, rho0 = _start(part, Xp, state, index, settings)
             if part.one_beat:
                 solved.append((_clamp(part, Xp, rho0), []))

@@ -78,9 +78,10 @@ class Part:
         return self.columns.shape[1] if self.columns.dim() == 2 else 1
 
     def gather(self, X: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """`[n, b]` polytope layout → the part's `[n_part, chains·b]` solver layout, in `out` if given."""
+        """`[n, b]` polytope layout (any strides) → the part's `[n_part, chains·b]` solver layout, in `out` if
+        given."""
         if self.whole:
-            return X
+            return X if out is None else out.copy_(X)
         index = self.columns.reshape(-1)
         rows = out.view(index.numel(), -1) if out is not None else None
         return torch.index_select(X, 0, index, out=rows).view(self.columns.shape[0], -1)

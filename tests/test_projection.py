@@ -420,6 +420,17 @@ def test_pins_free_rows_and_empty_rows():
     assert info.binding_rows(0) == ["r0", "r3"] and info.binding_rows(1) == ["r0"]
 
 
+def test_columns_no_row_holds_stay_where_x_is_when_the_rest_is_split(monkeypatch):
+    monkeypatch.setattr(projection, "MIN_SPLIT_ENTRIES", 0)
+    # y0 = 0.3 pinned, y1 in no row, y2 ≤ y3 − 0.1 (a general part)
+    polytope = _tiny([[1, 0, 0, 0], [0, 0, 1, -1]], [0.3, -np.inf], [0.3, -0.1])
+    x = torch.tensor([[2.0, 3.0, 1.0, 1.0], [0.0, -1.0, 0.0, 0.5]], dtype=torch.float64)
+    y, info = project(x, polytope)
+    assert len(info.parts) == 2 and torch.equal(y[:, 1], x[:, 1])
+    assert torch.allclose(y, torch.tensor([[0.3, 3.0, 0.95, 1.05], [0.3, -1.0, 0.0, 0.5]], dtype=torch.float64),
+                          atol=1e-7)
+
+
 @pytest.mark.parametrize("lower,upper,match", [([1.0], [0.0], "exceeds"), ([0.5], [1.0], "no variables")])
 def test_rows_that_cannot_hold_are_named(lower, upper, match):
     A = [[1.0, 0.0]] if match == "exceeds" else [[0.0, 0.0]]
