@@ -29,7 +29,7 @@ from typing import TypeVar
 import torch
 
 from .polytope import Polytope
-from .projection_active import active_set
+from .projection_active import active_set, worst_violation
 from .projection_alm import AlmChunk, ChunkResult, Settings
 from .projection_cg import (
     BufferPool,
@@ -200,7 +200,7 @@ def _row_report(rows: ScaledRows, x: torch.Tensor, Y: torch.Tensor,
         distance[cols] = torch.linalg.vector_norm(y[cols].to(torch.float64) - x[cols].to(torch.float64), dim=1)
         if rows.m:
             above_lower, above_upper = _past_bounds(rows, R, pool)
-            violation[cols] = torch.maximum(above_upper.amax(dim=0), above_lower.amin(dim=0).neg_()).clamp_min_(0)
+            violation[cols] = worst_violation(above_upper, above_lower)
 
     if batch:
         _over_chunks(report, torch.arange(batch, device=Y.device), rows)
