@@ -63,7 +63,7 @@ T = TypeVar("T")
 class ProjectionState:
     """Where a call ended, so the next call can start there (internal layout, `[columns|rows, batch]`)."""
 
-    y: torch.Tensor      # [n, batch] float64
+    y: torch.Tensor      # [n, batch] the returned y, transposed (a view: x's dtype)
     duals: list[torch.Tensor]  # per part (`projection_parts`): [part rows, part columns] float64 multipliers
     rhos: list[torch.Tensor]   # per part: [part columns] penalty each column ended with
     shape: tuple[int, int, int]  # (rows, columns, kept rows) of the polytope it belongs to
@@ -83,7 +83,6 @@ class ProjectionInfo:
     rows: ScaledRows = field(repr=False)
     parts: list[Part] = field(default_factory=list, repr=False)
     tol: float = 1e-6             # what "within tol of a bound" means for `binding_mask`
-    dtype: torch.dtype = torch.float64  # the returned y's, whose rounding `binding_mask` sees
 
     @cached_property
     def binding_mask(self) -> torch.Tensor:
@@ -92,7 +91,7 @@ class ProjectionInfo:
         Built when first read, not by `project`: a sampler reads it on its last step, and on the
         synthetic 8 × 24 scene at batch 1024 it cost 0.1 s of one thread's time every warm call.
         """
-        return _binding_mask(self.rows, self.state.y, self.dtype, self.tol)
+        return _binding_mask(self.rows, self.state.y, self.tol)
 
     def multipliers(self) -> torch.Tensor:
         """`[batch, rows]` float64 μ with x − y = Aᵀ μ: positive at an upper bound, negative at a lower.
@@ -144,8 +143,8 @@ def _parts(rows: ScaledRows, batch: int) -> list[Part]:
 def _start(part: Part, Xp: torch.Tensor, state: ProjectionState | None, index: int,
            settings: Settings) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
     """A part's initial (previous y, multipliers, ρ): where the previous call left it if that fits, else
-    (None, 0, ρ₀). The previous y is in the polytope's layout: only the augmented Lagrangian reads it,
-    for the few samples the active set leaves (`Part.take`).
+    (None, 0, ρ₀). The previous y is the one returned (transposed to the polytope's layout, x's dtype): only
+    the augmented Lagrangian reads it, for the few samples the active set leaves (`Part.take`).
 
     A state that does not fit (a pin was added, the batch changed) is not an error:
     the answer is the same from any start, only slower. The solvers only read what this
@@ -162,14 +161,6 @@ def _start(part: Part, Xp: torch.Tensor, state: ProjectionState | None, index: i
     return state.y.to(Xp.device), state.duals[index].to(Xp.device), rho
 
 
-def _as_returned(Y: torch.Tensor, cols: slice, dtype: torch.dtype,
-                 pool: BufferPool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Columns `cols` of the answer `Y` as the caller gets them, in `dtype` and in float64, contiguous in
-    `pool`: a strided slice halves the sparse product's speed."""
-    returned = pool("returned", Y.shape[0], dtype).copy_(Y[:, cols])
-    return returned, returned if dtype == torch.float64 else pool("R", Y.shape[0], torch.float64).copy_(returned)
-
-
 def _past_bounds(rows: ScaledRows, R: torch.Tensor, pool: BufferPool) -> tuple[torch.Tensor, torch.Tensor]:
     """`A R − lower` and `A R − upper` of the scaled rows for `[n, b]` float64 `R`, in `pool`'s buffers."""
     AY = pool("AY", rows.m, torch.float64)
@@ -178,24 +169,38 @@ def _past_bounds(rows: ScaledRows, R: torch.Tensor, pool: BufferPool) -> tuple[t
     return above_lower, AY.sub_(rows.upper)
 
 
-def _row_report(rows: ScaledRows, x: torch.Tensor, Y: torch.Tensor,
+def _row_report(rows: ScaledRows, x: torch.Tensor, parts: list[Part], answers: list[torch.Tensor],
                 y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Write the answer `Y` `[n, batch]` into `y` `[batch, n]` (the caller's layout and dtype) and report on
-    it as returned: per sample the distance from `x` and the scaled max violation.
+    """Write the parts' answers (`Part.scatter`; x where no part holds a column) into `y` `[batch, n]`
+    (the caller's layout and dtype) and report on it as returned: per sample the distance from `x` and the
+    scaled max violation.
 
     It works through the batch a cache-sized slice at a time, slices side by side on CPU threads:
     over the whole batch at once its `[rows, batch]` temporaries cost a tenth of a large
-    projection in page faults, and on one thread a sixth of a warm call's time. The transposition
-    into `y` reads a contiguous block, which ATen copies block by block: from `Y`'s strided columns
-    the copy took a third of the report.
+    projection in page faults, and on one thread a sixth of a warm call's time. Each slice is put
+    together in a contiguous block, which ATen transposes into `y` block by block; put together
+    whole first, on the calling thread, the answer cost a tenth of a warm call on the synthetic
+    8 × 24 scene (two threads), in page faults and while the other threads waited.
     """
-    batch = Y.shape[1]
-    violation, distance = (torch.zeros(batch, dtype=torch.float64, device=Y.device) for _ in range(2))
+    batch, n = y.shape
+    violation, distance = (torch.zeros(batch, dtype=torch.float64, device=y.device) for _ in range(2))
+    covered = torch.zeros(n, dtype=torch.bool, device=y.device)
+    for part in parts:
+        covered[part.columns.reshape(-1)] = True
+    free = torch.nonzero(~covered).squeeze(1)
 
     def report(index: torch.Tensor) -> None:
         cols = slice(int(index[0]), int(index[-1]) + 1)
-        pool = BufferPool(Y.device, index.numel(), "report")  # a thread's slices share these buffers
-        returned, R = _as_returned(Y, cols, y.dtype, pool)
+        pool = BufferPool(y.device, index.numel(), "report")  # a thread's slices share these buffers
+        R = pool("R", n, torch.float64)
+        for part, answer in zip(parts, answers, strict=True):
+            part.scatter(answer, cols, R)
+        if free.numel():
+            R.index_copy_(0, free, x[cols, free].T.to(torch.float64))
+        returned = R
+        if y.dtype != torch.float64:
+            returned = pool("returned", n, y.dtype).copy_(R)
+            R.copy_(returned)  # the violation is the returned y's, as rounded
         y[cols] = returned.T
         distance[cols] = torch.linalg.vector_norm(y[cols].to(torch.float64) - x[cols].to(torch.float64), dim=1)
         if rows.m:
@@ -203,20 +208,21 @@ def _row_report(rows: ScaledRows, x: torch.Tensor, Y: torch.Tensor,
             violation[cols] = worst_violation(above_upper, above_lower)
 
     if batch:
-        _over_chunks(report, torch.arange(batch, device=Y.device), rows)
+        _over_chunks(report, torch.arange(batch, device=y.device), rows)
     return distance, violation
 
 
-def _binding_mask(rows: ScaledRows, Y: torch.Tensor, dtype: torch.dtype, tol: float) -> torch.Tensor:
-    """`[batch, rows]`: where the answer `Y` `[n, batch]`, rounded to `dtype`, holds a row within tol of a
-    bound; a slice of the batch at a time, as `_row_report`, each transposed from a contiguous block."""
+def _binding_mask(rows: ScaledRows, Y: torch.Tensor, tol: float) -> torch.Tensor:
+    """`[batch, rows]`: where the returned answer, `Y` `[n, batch]`, holds a row within tol of a bound; a
+    slice of the batch at a time, as `_row_report`."""
     batch = Y.shape[1]
     mask = torch.zeros(batch, rows.n_rows, dtype=torch.bool, device=Y.device)
 
     def near(index: torch.Tensor) -> None:
         cols = slice(int(index[0]), int(index[-1]) + 1)
         pool = BufferPool(Y.device, index.numel(), "report")
-        above_lower, above_upper = _past_bounds(rows, _as_returned(Y, cols, dtype, pool)[1], pool)
+        # contiguous: a strided slice halves the sparse product's speed
+        above_lower, above_upper = _past_bounds(rows, pool("R", Y.shape[0], torch.float64).copy_(Y[:, cols]), pool)
         held = (above_lower.abs_() <= tol) | (above_upper.abs_() <= tol)
         if rows.m == rows.n_rows:  # every row kept, in order
             mask[cols] = held.T
@@ -389,11 +395,11 @@ def _solve(part: Part, X: torch.Tensor, previous: torch.Tensor | None, mu: torch
     def alm(cols: torch.Tensor, handoff: float = 0.0) -> ChunkResult:
         x, mu0, rho0 = take_columns(X, cols), take_columns(mu, cols), rho[cols]
         y0 = (take_columns(handed, cols) if handed is not None
-              else x if previous is None else part.take(previous, cols))
+              else x if previous is None else part.take(previous, cols).to(torch.float64))
         if bool((restart := cold[cols]).any()):
             y0, mu0 = torch.where(restart, x, y0), mu0.masked_fill(restart, 0.0)
             rho0 = rho0.masked_fill(restart, settings.rho_start)
-        result = AlmChunk(rows, part.bounds(cols, samples), x, y0, mu0, rho0, target, settings).run(handoff)
+        result = AlmChunk(rows, part.bounds(cols, samples, reuse=True), x, y0, mu0, rho0, target, settings).run(handoff)
         put_columns(out.y, cols, result.y)
         put_columns(out.dual, cols, result.dual)
         return result
@@ -406,7 +412,7 @@ def _solve(part: Part, X: torch.Tensor, previous: torch.Tensor | None, mu: torch
             x, mu0, into = X[:, at], mu[:, at], (out.y[:, at], out.dual[:, at])
         else:
             at, x, mu0, into = cols, take_columns(X, cols), take_columns(mu, cols), None
-        bounds = part.bounds(cols, samples)
+        bounds = part.bounds(cols, samples, reuse=True)
         found = (project_chains(bounds, x, mu0, target, settings.active_rounds, into) if part.rows.path
                  else active_set(rows, bounds, x, mu0, target, settings, into))
         if into is None:  # the settled columns only: the others keep their start for the augmented Lagrangian
@@ -456,23 +462,20 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
     _check_input(x, polytope, tol)
     settings = settings or Settings()
     rows = scaled_rows(polytope, x.device)
-    # x and the answer in the solver's layout `[n, batch]`: x a view, from which each part gathers its own
-    # columns (copying it whole first took as long again, on the calling thread alone); the answer is written
-    # by the parts, and is x where they leave columns out
+    # x in the solver's layout `[n, batch]`, a view from which each part gathers its own columns (copying it
+    # whole first took as long again, on the calling thread alone)
     X = x.detach().to(torch.float64).T
     batch = X.shape[1]
-    Y = torch.empty(X.shape, dtype=torch.float64, device=x.device)
     state = warm_start.state if isinstance(warm_start, ProjectionInfo) else warm_start
     if state is not None and (state.shape != (rows.n_rows, rows.n_columns, rows.m) or state.y.shape[1] != batch):
         state = None
     parts = _parts(rows, batch) if rows.m and batch else []
-    if sum(part.columns.numel() for part in parts) < rows.n_columns:
-        Y.copy_(X)
     duals, rhos = [], []
     newton, cg = (torch.zeros(batch, dtype=torch.long, device=x.device) for _ in range(2))
     converged = torch.ones(batch, dtype=torch.bool, device=x.device)
     solved = []
-    # Each part's input (gathered from X) and y (scattered into Y) live only while this call runs; on CPU
+    # Each part's input (gathered from X) and y (put into the caller's y by `_row_report`) live only while
+    # this call runs; on CPU
     # they reuse the storage the last call's took (`BufferPool`): fresh ones cost page faults, and on the
     # synthetic 8 × 24 scene at batch 1024 the gather on this thread held the solver threads back.
     if x.device.type == "cpu":
@@ -491,18 +494,17 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
             for future in pending:
                 future.result()  # waits, and raises what the chunk raised
     for part, (out, _) in zip(parts, solved, strict=True):
-        part.scatter(out.y, Y)
         duals.append(out.dual)
         rhos.append(out.rho)
         newton = torch.maximum(newton, part.per_sample(out.newton))
         cg = torch.maximum(cg, part.per_sample(out.cg))
         converged &= part.per_sample(out.converged, every=True)
     y = torch.empty_like(x)
-    distance, violation = _row_report(rows, x.detach(), Y, y)
+    distance, violation = _row_report(rows, x.detach(), parts, [out.y for out, _ in solved], y)
     info = ProjectionInfo(
         distance=distance, max_violation=violation, iterations=newton,
         linear_iterations=cg, converged=converged, names=polytope.names,
-        state=ProjectionState(y=Y, duals=duals, rhos=rhos, shape=(rows.n_rows, rows.n_columns, rows.m)),
-        rows=rows, parts=parts, tol=tol, dtype=x.dtype,
+        state=ProjectionState(y=y.T, duals=duals, rhos=rhos, shape=(rows.n_rows, rows.n_columns, rows.m)),
+        rows=rows, parts=parts, tol=tol,
     )
     return y, info

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from .projection_alm import Settings
-from .projection_cg import BufferPool, conjugate_gradients, put_columns, take_columns
+from .projection_cg import BufferPool, conjugate_gradients, over_rows, put_columns, take_columns
 from .projection_rows import ScaledRows
 
 
@@ -84,7 +84,7 @@ GIVE_UP_GROWTH = 10.0
 
 class _MaskedRows:
     """`diag(M) A diag(F) Aᵀ diag(M)` per column in float32: M = 1 on the active rows, F on the free
-    variables; vectors are `[m, b]`."""
+    variables; vectors are `[m, b]`, `active` a 0/1 float mask."""
 
     def __init__(self, A: torch.Tensor, AT: torch.Tensor, active: torch.Tensor, free: torch.Tensor, ridge: float):
         self.A, self.AT, self.mask, self.free, self.ridge = A, AT, active.to(torch.float32), free, ridge
@@ -116,11 +116,13 @@ class _PackedRows:
     has; `rows_of` names each entry's row, `m` for padding), so the conjugate-gradient
     arithmetic shrinks with S. Each product scatters into full-length rows, multiplies by the
     shared sparse matrices and gathers back; the full-length buffers keep a last row of zeros
-    that padding writes to and reads from.
+    that padding writes to and reads from. They are the thread's (`BufferPool`), as is what
+    `unpack` returns: valid until its next solve.
     """
 
     def __init__(self, A: torch.Tensor, AT: torch.Tensor, rows_of: torch.Tensor, free: torch.Tensor, ridge: float):
         self.A, self.AT, self.rows_of, self.free, self.ridge = A, AT, rows_of, free, ridge
+        self.pool = BufferPool(rows_of.device, rows_of.shape[1], "packed rows")
         self._buffers(rows_of.shape[1])
         # every column's positions and shape, for pack and unpack, whatever `keep` drops
         self.home, self.shape = self.flat, rows_of.shape
@@ -129,18 +131,28 @@ class _PackedRows:
         m, n = self.A.shape
         # flat positions in [m + 1, b]: 1-D index_select / index_copy_ run 3x faster than gather / scatter
         self.flat = (self.rows_of * b + torch.arange(b, device=self.rows_of.device)).view(-1)
-        self.full_p = torch.zeros(m + 1, b, dtype=torch.float32, device=self.rows_of.device)
-        self.full_q = torch.zeros_like(self.full_p)
-        self.t = torch.empty(n, b, dtype=torch.float32, device=self.rows_of.device)
+        self.pool.b = b
+        self.full_p = self.pool("p", m + 1, torch.float32).zero_()
+        self.full_q = self.pool("q", m + 1, torch.float32).zero_()
+        self.t = self.pool("t", n, torch.float32)
+
+    def _full(self, values: torch.Tensor | None) -> torch.Tensor:
+        """`[m + 1, b]` float64 in the pool: `values` `[m, b]` over a last row of zeros, or all zeros."""
+        m, b = self.A.shape[0], self.shape[1]
+        self.pool.b = b
+        full = self.pool("full", m + 1, torch.float64)
+        if values is None:
+            return full.zero_()
+        full[:m] = values
+        full[m].zero_()
+        return full
 
     def pack(self, residual: torch.Tensor) -> torch.Tensor:
-        padded = torch.cat([residual.view(-1), residual.new_zeros(self.shape[1])])
-        return padded.index_select(0, self.home).view(self.shape).to(torch.float32)
+        return self._full(residual).view(-1).index_select(0, self.home).view(self.shape).to(torch.float32)
 
     def unpack(self, delta: torch.Tensor) -> torch.Tensor:
-        m, b = self.A.shape[0], self.shape[1]
-        full = delta.new_zeros((m + 1) * b, dtype=torch.float64)  # padding lands in the last row, dropped
-        return full.index_copy_(0, self.home, delta.view(-1).to(torch.float64)).view(m + 1, b)[:m]
+        full = self._full(None).view(-1)  # padding lands in the last row, dropped
+        return full.index_copy_(0, self.home, delta.view(-1).to(torch.float64)).view(-1, self.shape[1])[:-1]
 
     def __call__(self, p: torch.Tensor, out: torch.Tensor) -> None:
         self.full_p.view(-1).index_copy_(0, self.flat, p.view(-1))
@@ -159,7 +171,7 @@ def _active_rows_matrix(A: torch.Tensor, AT: torch.Tensor, active: torch.Tensor,
                         ridge: float) -> _MaskedRows | _PackedRows:
     """The active rows' matrix in the layout that pays for this share of active rows (`PACK_SHARE`)."""
     m, b = active.shape
-    count = active.sum(dim=0)
+    count = active.sum(dim=0).long()
     most = int(count.max())
     if most > PACK_SHARE * m or m * b < PACK_ENTRIES:
         return _MaskedRows(A, AT, active, free, ridge)
@@ -191,6 +203,15 @@ class _Rounds:
     def lam(self) -> torch.Tensor:
         return self._buf("lam", self.rows.m)
 
+    @property
+    def at_upper(self) -> torch.Tensor:
+        """1 on the rows of S held at their upper bound (`guess_active`), else 0."""
+        return self._buf("at upper", self.rows.m)
+
+    @property
+    def at_lower(self) -> torch.Tensor:
+        return self._buf("at lower", self.rows.m)
+
     def residuals(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """y = x − Aᵀλ and the rows' distances past their bounds: (y, A y − upper, A y − lower)."""
         y = torch.addmm(self.x, self.rows.AT64, self.lam, alpha=-1.0, out=self._buf("y", self.rows.n_columns))
@@ -216,17 +237,18 @@ class _Rounds:
         return worst_violation(*self._past_bounds(self.x))
 
     def keep(self, index: torch.Tensor) -> None:
-        """Go on with the listed columns only."""
-        kept = [take_columns(self.x, index), take_columns(self.lam, index)]
+        """Go on with the listed columns only: their x, multipliers and guess."""
+        sizes = {"x": self.rows.n_columns, "lam": self.rows.m, "at upper": self.rows.m, "at lower": self.rows.m}
+        kept = {name: take_columns(self._buf(name, size), index) for name, size in sizes.items()}
         self.pool.b = index.numel()
-        self.x.copy_(kept[0])
-        self.lam.copy_(kept[1])
+        for name, values in kept.items():
+            self._buf(name, sizes[name]).copy_(values)
         if self.lower.shape[1] > 1:
             self.lower, self.upper = take_columns(self.lower, index), take_columns(self.upper, index)
 
-    def solve(self, at_upper: torch.Tensor, at_lower: torch.Tensor, forcing: float | torch.Tensor, floor: float,
-              ridge: float, max_cg: int, steps: torch.Tensor) -> None:
-        """λ ← the multipliers of the projection onto `A_S y = bound_S` (S: the rows at a bound).
+    def solve(self, forcing: float | torch.Tensor, floor: float, ridge: float, max_cg: int,
+              steps: torch.Tensor) -> None:
+        """λ ← the multipliers of the projection onto `A_S y = bound_S` (S: `at_upper` and `at_lower`).
 
         The one-variable rows of S (ranges, "never", pins) fix their variables at their bounds, so
         they are eliminated: conjugate gradients run on S's other rows over the free variables alone
@@ -235,17 +257,18 @@ class _Rounds:
         Solved for the correction to λ in float32 (iterative refinement: residuals and multipliers
         stay in float64), to a relative residual `forcing` (per column if a `[1, b]` tensor), or to
         `floor`: where S is right, what the rows of S are then off their bounds by.
+        The bounds must be finite (`projection_parts.HUGE` where a row has none), as 0/1 masks multiply them.
         """
-        active = at_upper | at_lower
+        at_upper, at_lower = self.at_upper, self.at_lower
+        active = torch.add(at_upper, at_lower, out=self._buf("active", self.rows.m))
         lam = self.lam.mul_(active)
-        if not bool(active.any()):
+        if not bool(active.amax() > 0):  # `any` of a float tensor converts it to a fresh boolean one first
             return
         kinds, n = self.rows.kinds(), self.rows.n_columns
         _, over, under = self.residuals()
-        # off the active rows the distances may be infinite (a row bounded on one side): zero them, not × 0
-        residual = torch.where(at_upper, over, under, out=over).masked_fill_(~active, 0.0)
+        residual = over.mul_(at_upper).addcmul_(under, at_lower)
         # each fixed variable's step onto its bound, d = y − bound (the mean where two rows of S hold it)
-        held = active.index_select(0, kinds.single).to(torch.float64)
+        held = active.index_select(0, kinds.single)
         count = self._buf("count", n).zero_().index_add_(0, kinds.single_column, held)
         free = (count == 0).to(torch.float32)
         count.clamp_min_(1)
@@ -262,6 +285,18 @@ class _Rounds:
         # the fixed variables' multipliers take what keeps them at their bounds: Σ sᵢ Δλᵢ = d − (A_freeᵀ δ)
         share = torch.addmm(d, kinds.AT64, delta, alpha=-1.0).div_(count)
         lam.index_add_(0, kinds.single, share.index_select(0, kinds.single_column).mul_(kinds.single_sign).mul_(held))
+
+
+def guess_active(lam: torch.Tensor, over: torch.Tensor, under: torch.Tensor, at_upper: torch.Tensor,
+                 at_lower: torch.Tensor) -> None:
+    """S: the rows whose complementarity function λ + c(A y − bound), c = 1 on unit rows, points outward,
+    written into `at_upper` and `at_lower` as 0/1 floats (disjoint, as upper ≥ lower).
+
+    Floats, not booleans: on CPU each boolean mask a solve multiplies by is first converted to a fresh
+    float tensor (torch 2.13; on the synthetic 8 × 24 scene warm, half a gigabyte per call).
+    """
+    torch.add(lam, over, out=at_upper).clamp_min_(0).sign_()
+    torch.add(lam, under, out=at_lower).clamp_max_(0).sign_().neg_()
 
 
 def pressing_off(lam: torch.Tensor, over: torch.Tensor, under: torch.Tensor, target: float) -> torch.Tensor:
@@ -303,7 +338,7 @@ def settled(out: ActiveSetResult, live: torch.Tensor, y: torch.Tensor, lam: torc
 
 def worst_violation(over: torch.Tensor, under: torch.Tensor) -> torch.Tensor:
     """Per column, how far the rows are past their bounds at most (0 inside), from `A y − upper`, `A y − lower`."""
-    return torch.maximum(over.amax(dim=0), under.amin(dim=0).neg()).clamp_min(0)
+    return torch.maximum(over_rows(torch.amax, over), over_rows(torch.amin, under).neg_()).clamp_min_(0)
 
 
 def active_set(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor, mu: torch.Tensor,
@@ -346,18 +381,16 @@ def active_set(rows: ScaledRows, bounds: tuple[torch.Tensor, torch.Tensor], x: t
         keep = torch.nonzero(~accept & ~give_up).squeeze(1)
         if keep.numel() == 0 or round_ == max_rounds:
             break
-        # S: rows whose complementarity function λ + c(A y − bound), c = 1 on unit rows, points outward
-        at_upper, at_lower = torch.add(lam, over, out=over) > 0, torch.add(lam, under, out=under) < 0
+        guess_active(lam, over, under, work.at_upper, work.at_lower)
         if keep.numel() < live.numel():
             live, start = live[keep], start[keep]
-            at_upper, at_lower = take_columns(at_upper, keep), take_columns(at_lower, keep)
             work.keep(keep)
         steps = torch.zeros(live.numel(), dtype=torch.long, device=x.device)
         forcing, ridge = settings.active_forcing, RIDGE
         if round_ == 0:  # tight only where the guess is the rows the previous multipliers held
-            same = ((at_upper | at_lower) == (work.lam != 0)).all(dim=0, keepdim=True)
+            same = over_rows(torch.all, (work.at_upper != work.at_lower) == (work.lam != 0)).unsqueeze(0)
             forcing, ridge = torch.where(same, forcing, settings.active_first_forcing), FIRST_RIDGE
-        work.solve(at_upper, at_lower, forcing, 0.5 * target, ridge, settings.max_cg, steps)
+        work.solve(forcing, 0.5 * target, ridge, settings.max_cg, steps)
         out.cg[live] += steps
         out.rounds[live] += 1
     return out

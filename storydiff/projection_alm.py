@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .projection_cg import BufferPool, conjugate_gradients, dot, put_columns, take_columns
+from .projection_cg import BufferPool, conjugate_gradients, dot, over_rows, put_columns, take_columns
 from .projection_rows import ScaledRows
 
 
@@ -229,7 +229,7 @@ class AlmChunk:
         G.sub_(x)
         T = self._buf("T", "m")
         torch.sub(R, mu, out=T)
-        pres = T.abs_().amax(dim=0) / self.rho
+        pres = over_rows(torch.amax, T.abs_()) / self.rho
         return _sq(G).sqrt(), pres
 
     # -- Newton direction ----------------------------------------------------------

@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from .projection_active import ActiveSetResult, pressing_off, worst_violation
+from .projection_active import ActiveSetResult, guess_active, pressing_off, worst_violation
 from .projection_cg import BufferPool, put_columns, take_columns
 
 SQRT2 = math.sqrt(2.0)
@@ -74,9 +74,8 @@ class _Chains:
         return y
 
     def guess(self, lam: torch.Tensor, over: torch.Tensor, under: torch.Tensor) -> None:
-        """S: the rows whose complementarity function λ + (A y − bound) points outward, as 0/1 floats."""
-        torch.add(lam, over, out=self.buf("at_upper", self.m)).clamp_min_(0).sign_()
-        torch.add(lam, under, out=self.buf("at_lower", self.m)).clamp_max_(0).sign_().neg_()
+        """S: the rows whose complementarity function λ + (A y − bound) points outward (`guess_active`)."""
+        guess_active(lam, over, under, self.buf("at_upper", self.m), self.buf("at_lower", self.m))
 
     def solve(self, into: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """y and its multipliers `[2L − 1, b]` for the projection onto `A_S y = bound_S` (`guess`), in `into`

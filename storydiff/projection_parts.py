@@ -24,7 +24,7 @@ import scipy.sparse as sp
 import torch
 from scipy.sparse.csgraph import connected_components
 
-from .projection_cg import consecutive
+from .projection_cg import BufferPool, consecutive
 from .projection_rows import ScaledRows, csr_pair
 
 # A split pays once a batch holds this many entries (samples × columns): below it each part
@@ -38,7 +38,7 @@ MIN_SPLIT_ENTRIES = 2**14
 # at batch 256 (~50,000 entries each) 5-15% less time warm and 10-25% cold; at batch 32 (~7,000) 15-50%
 # more; a pool of 64 scenes at batch 1 in 154 pieces of ~200 entries took 12x as long.
 GROUP_ENTRIES = 2**15
-# A chain part's missing bounds: finite, so that the chain solver's 0/1 masks can multiply them (inf × 0 is
+# A part's missing bounds: finite, so that the active-set solvers' 0/1 masks can multiply them (inf × 0 is
 # NaN); no active row has one. Set once per part: clamping each chunk's bounds cost two fresh copies each.
 HUGE = 1e300
 
@@ -52,7 +52,7 @@ class Part:
     solver column, ordered chain-major (chain c of sample s is column c·batch + s), so that
     the solver's layout is the polytope layout's rows, gathered, with no transposition.
     `lower`/`upper` are `[m, 1]` for a general
-    part and `[m, k]` (per chain, ±`HUGE` where none) for a chain part. `row_lower` / `row_upper` give, per
+    part and `[m, k]` (per chain) for a chain part, ±`HUGE` where a row has none. `row_lower` / `row_upper` give, per
     part row (and chain), the index into the scaled rows of the row that sets that
     bound (−1: none) and `sign_*` its coefficient's sign relative to the part row's.
     """
@@ -95,26 +95,35 @@ class Part:
         batch = X.shape[1]
         return X[self.columns[:, torch.div(cols, batch, rounding_mode="floor")], cols % batch]
 
-    def scatter(self, Y: torch.Tensor, into: torch.Tensor) -> None:
-        """Write the part's solver-layout values back into the `[n, b]` polytope layout."""
+    def scatter(self, Y: torch.Tensor, samples: slice, into: torch.Tensor) -> None:
+        """Write `samples` of the part's solver-layout values `Y` into its rows of `into` `[n, len(samples)]`
+        (the polytope layout)."""
         if self.whole:
-            into.copy_(Y)
+            into.copy_(Y[:, samples])
             return
         if self.columns.dim() == 1:
-            into[self.columns] = Y
+            into.index_copy_(0, self.columns, Y[:, samples])
             return
-        into[self.columns.reshape(-1)] = Y.view(self.columns.numel(), -1)
+        L, k = self.columns.shape
+        chains = Y.view(L, k, -1)[:, :, samples]  # a copy, 2x faster into index_copy_ than as it is indexed
+        into.index_copy_(0, self.columns.reshape(-1), chains.reshape(L * k, -1))
 
-    def bounds(self, cols: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def bounds(self, cols: torch.Tensor, batch: int, reuse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """The bounds of solver columns `cols` (1-D long) of a batch of `batch` samples: shared, or each
-        column's chain's."""
+        column's chain's. `reuse`: a chunk's are written into this thread's shared buffers (`BufferPool`),
+        which its next call with `reuse` overwrites (fresh, they were a third of a warm call's new memory on
+        the synthetic 8 × 24 scene at batch 1024)."""
         if self.columns.dim() == 1:
             return self.lower, self.upper
         if (run := consecutive(cols)) is not None:  # a chunk: a few chains, sample after sample, 25x faster than indexing
             first, last = run.start // batch, (run.stop - 1) // batch
             within = slice(run.start - first * batch, run.stop - first * batch)
-            return tuple(b[:, first:last + 1].unsqueeze(2).expand(-1, -1, batch).reshape(len(b), -1)[:, within]
-                         for b in (self.lower, self.upper))
+            m, chains = len(self.lower), last - first + 1
+            pool = BufferPool(cols.device, chains * batch, "chain bounds") if reuse else None
+            return tuple((torch.empty(m, chains * batch, dtype=b.dtype, device=b.device) if pool is None
+                          else pool(name, m, b.dtype)).view(m, chains, batch)
+                         .copy_(b[:, first:last + 1].unsqueeze(2).expand(-1, -1, batch)).view(m, -1)[:, within]
+                         for name, b in (("lower", self.lower), ("upper", self.upper)))
         chain = torch.div(cols.to(self.lower.device), batch, rounding_mode="floor")
         return self.lower[:, chain], self.upper[:, chain]
 
@@ -140,8 +149,13 @@ def whole(rows: ScaledRows) -> Part:
     m, device = rows.m, rows.lower.device
     index = torch.arange(m, device=device).unsqueeze(1)
     ones = torch.ones(m, 1, dtype=torch.float64, device=device)
-    return Part(rows, torch.arange(rows.n_columns, device=device), rows.lower, rows.upper,
+    return Part(rows, torch.arange(rows.n_columns, device=device), *_finite(rows.lower, rows.upper),
                 index, index, ones, ones, whole=True)
+
+
+def _finite(lower: torch.Tensor, upper: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bounds with ±`HUGE` for ±inf."""
+    return lower.clamp_min(-HUGE), upper.clamp_max(HUGE)
 
 
 def group_columns(batch: int) -> int:
@@ -249,7 +263,7 @@ def _general(rows: ScaledRows, A: sp.csr_matrix, row_ids: np.ndarray) -> Part:
     part_rows = ScaledRows(A64, AT64, A32, AT32, rows.lower[ids], rows.upper[ids], rows.kept[ids], rows.norms[ids],
                            n_rows=rows.n_rows, n_columns=int(columns.size), row_norms=rows.row_norms)
     ones = torch.ones(row_ids.size, 1, dtype=torch.float64, device=device)
-    return Part(part_rows, torch.from_numpy(columns).to(device), part_rows.lower, part_rows.upper,
+    return Part(part_rows, torch.from_numpy(columns.astype(np.int64)).to(device), *_finite(part_rows.lower, part_rows.upper),
                 ids.unsqueeze(1), ids.unsqueeze(1), ones, ones)
 
 

@@ -11,12 +11,13 @@ from conftest import LIBRARY
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storydiff import projection, projection_active
+from storydiff import projection, projection_active, projection_parts
 from storydiff.constraints import compile_constraints
 from storydiff.loader import load_characters, load_situation
 from storydiff.polytope import Polytope
 from storydiff.projection import ProjectionInfo, project, release_buffers
 from storydiff.projection_alm import Settings
+from storydiff.projection_cg import over_rows, share_buffers, stop_sharing_buffers
 from storydiff.projection_rows import build_scaled_rows
 from storydiff.projection_synthetic import synthetic_scene
 
@@ -231,7 +232,8 @@ def test_an_active_set_solve_fixes_variables_at_their_bounds_and_shares_their_mu
                      lower=[0.0, -0.5, -np.inf, 0.0, 0.1], upper=[0.5, np.inf, 0.8, np.inf, 1.0])
     rows = build_scaled_rows(polytope, torch.device("cpu"))
     x = torch.tensor([[1.5], [0.6], [0.7]], dtype=torch.float64)
-    found = projection_active.active_set(rows, (rows.lower, rows.upper), x, torch.zeros(5, 1, dtype=torch.float64),
+    part = projection_parts.whole(rows)  # its bounds finite, as the solver needs them
+    found = projection_active.active_set(rows, (part.lower, part.upper), x, torch.zeros(5, 1, dtype=torch.float64),
                                          1e-9, Settings())
     assert bool(found.solved[0]) and int(found.rounds[0]) <= 2
     assert torch.allclose(found.y[:, 0], torch.tensor([0.5, 0.3, 0.3], dtype=torch.float64), atol=1e-8)
@@ -275,6 +277,8 @@ def test_active_rows_packed_or_masked_give_the_same_projection(monkeypatch):
     assert packed_info.converged.all() and packed_info.max_violation.max() <= TOL
     assert (packed - masked).norm(dim=1).max() <= DIST
     assert (packed - project(moved, polytope)[0]).norm(dim=1).max() <= DIST
+    monkeypatch.setattr(projection_active, "PACK_SHARE", 1.0)  # packed again, in the buffers the first call left
+    assert torch.equal(project(moved, polytope, warm_start=info)[0], packed)
 
 
 def test_what_the_active_set_leaves_goes_to_the_augmented_lagrangian_as_one_batch(monkeypatch):
@@ -362,6 +366,9 @@ def test_float32_input_meets_tolerance():
     assert y.dtype == torch.float32
     assert polytope.violation(y).max() <= TOL
     assert info.max_violation.max() <= TOL
+    assert info.state.y.data_ptr() == y.data_ptr() and info.state.y.shape == y.T.shape  # the answer, not a copy
+    moved, _ = project(x + 0.01, polytope, warm_start=info)  # which the next call starts from
+    assert polytope.violation(moved).max() <= TOL and torch.equal(info.state.y.T, y)
 
 
 def test_block_diag_projects_scenes_independently():
@@ -525,6 +532,20 @@ def test_a_part_takes_the_columns_and_bounds_its_full_gather_would_give():
                 chain = index // 3
                 assert all(torch.equal(b, full[:, chain]) for b, full in zip(part.bounds(index, 3),
                                                                             (part.lower, part.upper), strict=True))
+            share_buffers()  # a chunk's bounds written into the thread's buffers: the same, in the same storage
+            try:
+                storage = set()
+                for index in (torch.arange(2, 3 * part.chains - 1), torch.arange(4, 9)):
+                    bounds = part.bounds(index, 3, reuse=True)
+                    assert all(torch.equal(b, full[:, index // 3])
+                               for b, full in zip(bounds, (part.lower, part.upper), strict=True))
+                    storage.add(bounds[0].untyped_storage().data_ptr())
+            finally:
+                stop_sharing_buffers()
+            assert len(storage) == 1
+        into = torch.full((rows.n_columns, 2), float("nan"), dtype=torch.float64)
+        part.scatter(gathered, slice(1, 3), into)  # samples 1 and 2 back in the polytope layout
+        assert torch.equal(into[part.columns.reshape(-1)], X[part.columns.reshape(-1), 1:])
 
 
 def test_split_solves_independent_pieces_apart_down_to_a_minimum_size(monkeypatch):
@@ -653,6 +674,19 @@ def test_new_bounds_on_the_same_matrix_reuse_its_scaling():
     free[0][0], free[1][0] = -np.inf, np.inf  # row 0 can no longer bind: a different set of rows
     assert scaled_rows(Polytope(polytope.A, *free, polytope.names, polytope.columns),
                        torch.device("cpu")).m == first.m - 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(1, 300), width=st.integers(1, 700), reduce=st.sampled_from(["amax", "amin", "any", "all"]),
+       transposed=st.booleans(), seed=st.integers(0, 2**16))
+def test_over_rows_is_the_reduction_over_dim_0(rows, width, reduce, transposed, seed):
+    """Folded or not (narrow, wide, rows not a multiple of the fold, strided), the same as ATen's."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.randn(width, rows, generator=g, dtype=torch.float64).T if transposed else \
+        torch.randn(rows, width, generator=g, dtype=torch.float64)
+    if reduce in ("any", "all"):
+        t = t > 1.0 if reduce == "any" else t > -1.0
+    assert torch.equal(over_rows(getattr(torch, reduce), t), getattr(torch, reduce)(t, dim=0))
 
 
 @pytest.mark.parametrize("kind", ["scene", "boxes only", "no boxes"])
