@@ -457,7 +457,9 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
     `info.max_violation` is measured on the returned `y`. Raises ValueError if a row
     can be seen to be unsatisfiable on its own; a polytope that is empty only through
     several rows together comes back with `info.converged` False. On CPU the solver's
-    threads and buffers stay for the next call; `release_buffers` frees them.
+    threads and buffers stay for the next call; `release_buffers` frees them. `info` holds `y`
+    itself, not a copy: change a copy of `y` where `info` will still be read (`binding_mask`) or
+    warm-start a call.
     """
     _check_input(x, polytope, tol)
     settings = settings or Settings()
