@@ -182,6 +182,16 @@ def _active_rows_matrix(A: torch.Tensor, AT: torch.Tensor, active: torch.Tensor,
     return _PackedRows(A, AT, rows_of, free, ridge)
 
 
+class _Kept:
+    """A `_Rounds` buffer that `keep` carries over: `[variables or rows, live columns]` float64."""
+
+    def __init__(self, name: str, variables: bool = False):
+        self.name, self.variables = name, variables
+
+    def __get__(self, work: _Rounds, owner: type) -> torch.Tensor:
+        return work._buf(self.name, work.rows.n_columns if self.variables else work.rows.m)
+
+
 class _Rounds:
     """The float64 work of the active-set rounds in reused `[rows, live columns]` buffers (`BufferPool`)."""
 
@@ -195,22 +205,10 @@ class _Rounds:
     def _buf(self, name: str, size: int) -> torch.Tensor:
         return self.pool(name, size, torch.float64)
 
-    @property
-    def x(self) -> torch.Tensor:
-        return self._buf("x", self.rows.n_columns)
-
-    @property
-    def lam(self) -> torch.Tensor:
-        return self._buf("lam", self.rows.m)
-
-    @property
-    def at_upper(self) -> torch.Tensor:
-        """1 on the rows of S held at their upper bound (`guess_active`), else 0."""
-        return self._buf("at upper", self.rows.m)
-
-    @property
-    def at_lower(self) -> torch.Tensor:
-        return self._buf("at lower", self.rows.m)
+    x = _Kept("x", variables=True)
+    lam = _Kept("lam")
+    at_upper = _Kept("at upper")  # 1 on the rows of S held at their upper bound (`guess_active`), else 0
+    at_lower = _Kept("at lower")
 
     def residuals(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """y = x − Aᵀλ and the rows' distances past their bounds: (y, A y − upper, A y − lower)."""
@@ -238,11 +236,11 @@ class _Rounds:
 
     def keep(self, index: torch.Tensor) -> None:
         """Go on with the listed columns only: their x, multipliers and guess."""
-        sizes = {"x": self.rows.n_columns, "lam": self.rows.m, "at upper": self.rows.m, "at lower": self.rows.m}
-        kept = {name: take_columns(self._buf(name, size), index) for name, size in sizes.items()}
+        names = ("x", "lam", "at_upper", "at_lower")
+        kept = {name: take_columns(getattr(self, name), index) for name in names}
         self.pool.b = index.numel()
         for name, values in kept.items():
-            self._buf(name, sizes[name]).copy_(values)
+            getattr(self, name).copy_(values)
         if self.lower.shape[1] > 1:
             self.lower, self.upper = take_columns(self.lower, index), take_columns(self.upper, index)
 
