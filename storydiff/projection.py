@@ -477,9 +477,9 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
     converged = torch.ones(batch, dtype=torch.bool, device=x.device)
     solved = []
     # Each part's input (gathered from X) and y (put into the caller's y by `_row_report`) live only while
-    # this call runs; on CPU
-    # they reuse the storage the last call's took (`BufferPool`): fresh ones cost page faults, and on the
-    # synthetic 8 × 24 scene at batch 1024 the gather on this thread held the solver threads back.
+    # this call runs; on CPU they reuse the storage the last call's took (`BufferPool`): fresh ones cost page
+    # faults, and on the synthetic 8 × 24 scene at batch 1024 the gather on this thread held the solver
+    # threads back.
     if x.device.type == "cpu":
         share_buffers()
     with _one_thread_per_chunk() if x.device.type == "cpu" else nullcontext():

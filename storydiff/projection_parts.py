@@ -51,10 +51,10 @@ class Part:
     `columns` is `[L, k]` (position, chain) and every chain of every sample is a
     solver column, ordered chain-major (chain c of sample s is column c·batch + s), so that
     the solver's layout is the polytope layout's rows, gathered, with no transposition.
-    `lower`/`upper` are `[m, 1]` for a general
-    part and `[m, k]` (per chain) for a chain part, ±`HUGE` where a row has none. `row_lower` / `row_upper` give, per
-    part row (and chain), the index into the scaled rows of the row that sets that
-    bound (−1: none) and `sign_*` its coefficient's sign relative to the part row's.
+    `lower`/`upper` are `[m, 1]` for a general part and `[m, k]` (per chain) for a chain part,
+    ±`HUGE` where a row has none. `row_lower` / `row_upper` give, per part row (and chain), the
+    index into the scaled rows of the row that sets that bound (−1: none) and `sign_*` its
+    coefficient's sign relative to the part row's.
     """
 
     rows: ScaledRows
