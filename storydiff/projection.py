@@ -189,9 +189,7 @@ def _row_report(rows: ScaledRows, x: torch.Tensor, parts: list[Part], answers: l
         covered[part.columns.reshape(-1)] = True
     free = torch.nonzero(~covered).squeeze(1)
 
-    def report(index: torch.Tensor) -> None:
-        cols = slice(int(index[0]), int(index[-1]) + 1)
-        pool = BufferPool(y.device, index.numel(), "report")  # a thread's slices share these buffers
+    def report(cols: slice, pool: BufferPool) -> None:
         R = pool("R", n, torch.float64)
         for part, answer in zip(parts, answers, strict=True):
             part.scatter(answer, cols, R)
@@ -207,8 +205,7 @@ def _row_report(rows: ScaledRows, x: torch.Tensor, parts: list[Part], answers: l
             above_lower, above_upper = _past_bounds(rows, R, pool)
             violation[cols] = worst_violation(above_upper, above_lower)
 
-    if batch:
-        _over_chunks(report, torch.arange(batch, device=y.device), rows)
+    _by_slices(report, batch, rows, y.device)
     return distance, violation
 
 
@@ -218,9 +215,7 @@ def _binding_mask(rows: ScaledRows, Y: torch.Tensor, tol: float) -> torch.Tensor
     batch = Y.shape[1]
     mask = torch.zeros(batch, rows.n_rows, dtype=torch.bool, device=Y.device)
 
-    def near(index: torch.Tensor) -> None:
-        cols = slice(int(index[0]), int(index[-1]) + 1)
-        pool = BufferPool(Y.device, index.numel(), "report")
+    def near(cols: slice, pool: BufferPool) -> None:
         # contiguous: a strided slice halves the sparse product's speed
         above_lower, above_upper = _past_bounds(rows, pool("R", Y.shape[0], torch.float64).copy_(Y[:, cols]), pool)
         held = (above_lower.abs_() <= tol) | (above_upper.abs_() <= tol)
@@ -229,9 +224,20 @@ def _binding_mask(rows: ScaledRows, Y: torch.Tensor, tol: float) -> torch.Tensor
         else:
             mask[cols][:, rows.kept] = held.T
 
-    if batch and rows.m:
-        _over_chunks(near, torch.arange(batch, device=Y.device), rows)
+    if rows.m:
+        _by_slices(near, batch, rows, Y.device)
     return mask
+
+
+def _by_slices(work: Callable[[slice, BufferPool], None], batch: int, rows: ScaledRows,
+               device: torch.device) -> None:
+    """`work` on each cache-sized slice of the batch (`_over_chunks`), with buffers that a thread's slices
+    share."""
+    def one(index: torch.Tensor) -> None:
+        work(slice(int(index[0]), int(index[-1]) + 1), BufferPool(device, index.numel(), "report"))
+
+    if batch:
+        _over_chunks(one, torch.arange(batch, device=device), rows)
 
 
 def _chunks(batch: int, device: torch.device, rows: ScaledRows, workers: int) -> list[slice]:

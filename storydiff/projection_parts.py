@@ -120,10 +120,12 @@ class Part:
             within = slice(run.start - first * batch, run.stop - first * batch)
             m, chains = len(self.lower), last - first + 1
             pool = BufferPool(cols.device, chains * batch, "chain bounds") if reuse else None
-            return tuple((torch.empty(m, chains * batch, dtype=b.dtype, device=b.device) if pool is None
-                          else pool(name, m, b.dtype)).view(m, chains, batch)
-                         .copy_(b[:, first:last + 1].unsqueeze(2).expand(-1, -1, batch)).view(m, -1)[:, within]
-                         for name, b in (("lower", self.lower), ("upper", self.upper)))
+            spread = []
+            for name, b in (("lower", self.lower), ("upper", self.upper)):
+                full = pool(name, m, b.dtype) if pool else b.new_empty(m, chains * batch)
+                full.view(m, chains, batch).copy_(b[:, first:last + 1].unsqueeze(2))  # each chain's, sample after sample
+                spread.append(full[:, within])
+            return spread[0], spread[1]
         chain = torch.div(cols.to(self.lower.device), batch, rounding_mode="floor")
         return self.lower[:, chain], self.upper[:, chain]
 
