@@ -102,6 +102,22 @@ def put_columns(out: torch.Tensor, index: torch.Tensor, values: torch.Tensor) ->
     out.scatter_(1, index.expand(out.shape[0], -1), values)
 
 
+def copy_columns(out: torch.Tensor, values: torch.Tensor, where: torch.Tensor) -> None:
+    """`out[:, where] = values[:, where]` for a 1-D boolean `where`: on CPU run by run of consecutive columns.
+
+    `out` is a chunk's columns of a `[rows, batch]` answer, where every row lies on a page of its own: a
+    scatter there cost 5x as much as a slice copy (12,280 rows, 40 of 79 columns, one thread).
+    """
+    if out.device.type != "cpu":
+        out.copy_(torch.where(where, values, out))
+        return
+    none = torch.zeros(1, dtype=torch.int8)
+    edges = torch.diff(where.to(torch.int8), prepend=none, append=none)
+    starts, ends = torch.nonzero(edges == 1).flatten().tolist(), torch.nonzero(edges == -1).flatten().tolist()
+    for start, end in zip(starts, ends, strict=True):
+        out[:, start:end] = values[:, start:end]
+
+
 # `over_rows` folds a narrow `[rows, b]` tensor to about this many columns: ATen reduces along dim 0 with
 # vector instructions across the columns, so a narrow one leaves them idle (torch 2.13, one thread: amax
 # over [12,280, 74] float64 0.48 ms as it is, 0.12 ms folded to [2,047, 444]; bool all 0.97 ms → 0.38).

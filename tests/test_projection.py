@@ -17,7 +17,7 @@ from storydiff.loader import load_characters, load_situation
 from storydiff.polytope import Polytope
 from storydiff.projection import ProjectionInfo, project, release_buffers
 from storydiff.projection_alm import Settings
-from storydiff.projection_cg import over_rows, share_buffers, stop_sharing_buffers
+from storydiff.projection_cg import copy_columns, over_rows, share_buffers, stop_sharing_buffers
 from storydiff.projection_rows import build_scaled_rows
 from storydiff.projection_synthetic import synthetic_scene
 
@@ -687,6 +687,20 @@ def test_over_rows_is_the_reduction_over_dim_0(rows, width, reduce, transposed, 
     if reduce in ("any", "all"):
         t = t > 1.0 if reduce == "any" else t > -1.0
     assert torch.equal(over_rows(getattr(torch, reduce), t), getattr(torch, reduce)(t, dim=0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(width=st.integers(1, 40), seed=st.integers(0, 2**16))
+def test_copy_columns_writes_the_chosen_columns_of_a_window_and_leaves_the_rest(width, seed):
+    """Any pattern of chosen columns (none, all, runs at either edge) into a window of a wider answer."""
+    g = torch.Generator().manual_seed(seed)
+    answer = torch.randn(7, width + 5, generator=g, dtype=torch.float64)
+    values = torch.randn(7, width, generator=g, dtype=torch.float64)
+    where = torch.rand(width, generator=g) < torch.rand(1, generator=g)
+    expected = answer.clone()
+    expected[:, 2:2 + width][:, where] = values[:, where]
+    copy_columns(answer[:, 2:2 + width], values, where)
+    assert torch.equal(answer, expected)
 
 
 @pytest.mark.parametrize("kind", ["scene", "boxes only", "no boxes"])
