@@ -200,7 +200,8 @@ def _row_report(rows: ScaledRows, x: torch.Tensor, parts: list[Part], answers: l
             returned = pool("returned", n, y.dtype).copy_(R)
             R.copy_(returned)  # the violation is the returned y's, as rounded
         y[cols] = returned.T
-        distance[cols] = torch.linalg.vector_norm(y[cols].to(torch.float64) - x[cols].to(torch.float64), dim=1)
+        moved = pool("moved", n, torch.float64).view(-1, n).copy_(y[cols]).sub_(x[cols])  # in float64, in place
+        distance[cols] = torch.linalg.vector_norm(moved, dim=1)
         if rows.m:
             above_lower, above_upper = _past_bounds(rows, R, pool)
             violation[cols] = worst_violation(above_upper, above_lower)
