@@ -34,6 +34,7 @@ from .projection_alm import AlmChunk, ChunkResult, Settings
 from .projection_cg import (
     BufferPool,
     consecutive,
+    cpu_tuned,
     put_columns,
     share_buffers,
     stop_sharing_buffers,
@@ -248,7 +249,7 @@ def _chunks(batch: int, device: torch.device, rows: ScaledRows, workers: int) ->
     idle for a third of the time.
     """
     length = max(rows.m, rows.n_columns)
-    if device.type != "cpu":
+    if not cpu_tuned(device):
         size = max(1, GPU_CHUNK_ENTRIES // length)
     else:
         count = -(-batch // max(32, CPU_CHUNK_ENTRIES // length))
@@ -343,7 +344,7 @@ def _over_chunks(solve: Callable[[torch.Tensor], T], columns: torch.Tensor, rows
     alone, and the calling thread goes on (`project` overlaps a part's leftovers with the next part).
     """
     device = columns.device
-    if device.type != "cpu":
+    if not cpu_tuned(device):
         return [_done(solve(columns[cols])) for cols in _chunks(columns.numel(), device, rows, 1)]
     with _one_thread_per_chunk() as workers:
         chunks = [columns[cols] for cols in _chunks(columns.numel(), device, rows, workers)]
@@ -487,9 +488,9 @@ def project(x: torch.Tensor, polytope: Polytope, warm_start: ProjectionInfo | Pr
     # this call runs; on CPU they reuse the storage the last call's took (`BufferPool`): fresh ones cost page
     # faults, and on the synthetic 8 × 24 scene at batch 1024 the gather on this thread held the solver
     # threads back.
-    if x.device.type == "cpu":
+    if cpu_tuned(x.device):
         share_buffers()
-    with _one_thread_per_chunk() if x.device.type == "cpu" else nullcontext():
+    with _one_thread_per_chunk() if cpu_tuned(x.device) else nullcontext():
         for index, part in enumerate(parts):
             buffers, n = BufferPool(x.device, part.chains * batch, f"part {index}"), part.columns.shape[0]
             Xp = part.gather(X, buffers("input", n, torch.float64))

@@ -70,9 +70,16 @@ def stop_sharing_buffers() -> None:
     _thread.__dict__.pop("storage", None)
 
 
+def cpu_tuned(device: torch.device) -> bool:
+    """Whether work on `device` takes the routes tuned for CPU caches and threads: chunks on worker threads,
+    runs of columns copied as slices, narrow reductions folded. Other devices take the routes written for
+    GPUs, which run anywhere: the tests run them on CPU by turning this off."""
+    return device.type == "cpu"
+
+
 def consecutive(index: torch.Tensor) -> slice | None:
     """`index` (1-D long, on CPU) as a slice where it is a run of consecutive numbers (a chunk of the batch)."""
-    if index.device.type != "cpu" or index.numel() < 2 or not bool((index.diff() == 1).all()):
+    if not cpu_tuned(index.device) or index.numel() < 2 or not bool((index.diff() == 1).all()):
         return None
     return slice(int(index[0]), int(index[-1]) + 1)
 
@@ -108,7 +115,7 @@ def copy_columns(out: torch.Tensor, values: torch.Tensor, where: torch.Tensor) -
     `out` is a chunk's columns of a `[rows, batch]` answer, where every row lies on a page of its own: a
     scatter there cost 5x as much as a slice copy (12,280 rows, 40 of 79 columns, one thread).
     """
-    if out.device.type != "cpu":
+    if not cpu_tuned(out.device):
         out.copy_(torch.where(where, values, out))
         return
     none = torch.zeros(1, dtype=torch.int8)
@@ -129,7 +136,7 @@ def over_rows(reduce: Callable[..., torch.Tensor], t: torch.Tensor) -> torch.Ten
     the faster route on CPU: a narrow contiguous `t` is reduced as `[rows / k, k·b]`, then over its k blocks."""
     rows, b = t.shape
     fold = min(rows, -(-FOLD_WIDTH // max(b, 1)))
-    if t.device.type != "cpu" or fold < 2 or not t.is_contiguous():
+    if not cpu_tuned(t.device) or fold < 2 or not t.is_contiguous():
         return reduce(t, dim=0)
     whole = rows - rows % fold
     out = reduce(reduce(t[:whole].view(whole // fold, fold * b), dim=0).view(fold, b), dim=0)

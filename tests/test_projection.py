@@ -11,7 +11,7 @@ from conftest import LIBRARY
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storydiff import projection, projection_active, projection_parts
+from storydiff import projection, projection_active, projection_cg, projection_parts
 from storydiff.constraints import compile_constraints
 from storydiff.loader import load_characters, load_situation
 from storydiff.polytope import Polytope
@@ -485,6 +485,26 @@ def test_cuda_matches_cpu():
     y_gpu, info = project(x.cuda(), polytope)
     assert y_gpu.device.type == "cuda" and info.max_violation.max().item() <= TOL
     assert (y_gpu.cpu() - y_cpu).norm(dim=1).max() <= DIST
+
+
+def test_the_routes_written_for_gpus_land_where_the_cpu_routes_do(monkeypatch):
+    """CI has no GPU, so the GPU routes run here on CPU: the batch in one chunk with no worker threads,
+    gathers where runs of columns would be slices, plain reductions, `where` copies. Cold and warm, on a
+    scene large enough to split into chains and a general part."""
+    polytope, y0 = synthetic_scene(characters=2, beats=6, seed=6)
+    x = noisy(y0.numpy(), 64, 0.3, 6)
+    moved = x + 0.006 * torch.randn(x.shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    cold, info = project(x, polytope)
+    warm, _ = project(moved, polytope, warm_start=info)
+    assert len(info.parts) > 1 and any(part.rows.path for part in info.parts)
+    for module in (projection, projection_cg):
+        monkeypatch.setattr(module, "cpu_tuned", lambda device: False)
+    with mock.patch.object(projection, "_one_thread_per_chunk", side_effect=AssertionError("a CPU route")):
+        gpu_cold, gpu_info = project(x, polytope)
+        gpu_warm, gpu_warm_info = project(moved, polytope, warm_start=gpu_info)
+    for y, reached, found in ((cold, gpu_cold, gpu_info), (warm, gpu_warm, gpu_warm_info)):
+        assert found.converged.all() and found.max_violation.max().item() <= TOL
+        assert (reached - y).norm(dim=1).max() <= DIST
 
 
 # -- independent parts (`projection_parts`) ---------------------------------------------------
