@@ -47,9 +47,10 @@ class ActiveSetResult:
         """Nothing solved, no rounds taken; y and multipliers written into `into` (`[n, b]`, `[m, b]`, left as
         they are where nothing settles), else into copies of the inputs.
 
-        `projection._solve` passes its answer's columns: a solver that writes there needs no buffers of its
-        own, nor a copy of them into the answer (with the inputs read in place: a tenth of a warm call on the
-        synthetic 8 × 24 scene, two threads).
+        `projection._solve` passes its answer's columns: the chain solver writes there and needs no buffers of
+        its own, nor a copy of them into the answer (with the inputs read in place: a tenth of a warm call on
+        the synthetic 8 × 24 scene, two threads). `active_set` passes blocks of its own and copies them over
+        at the end.
         """
         b, device = x.shape[1], x.device
         none = torch.zeros(b, dtype=torch.bool, device=device)
