@@ -139,7 +139,8 @@ class _Chains:
             segment[t].addcmul_(link[t - 1], segment[t - 1])
 
         torch.addcmul(rest[1:], after[:-1], segment[:-1], value=-1.0, out=lam[L:]).mul_(link).mul_(SQRT2)
-        torch.mul(segment, box, out=lam[:L]).mul_(after.neg_().add_(1.0))  # the segment's last box takes its total
+        boxes = torch.mul(segment, box, out=lam[:L])
+        boxes.addcmul_(boxes, after, value=-1.0)  # the segment's last box takes its total: × (1 − after)
         return y, lam
 
 
