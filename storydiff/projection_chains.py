@@ -97,7 +97,7 @@ class _Chains:
         x, (y, lam) = self.buf("x", L), into or (self.buf("y", L), self.buf("lam", m))
         box = torch.add(at_upper[:L], at_lower[:L], out=self.buf("box", L))
         link = torch.add(at_upper[L:], at_lower[L:], out=self.buf("link", L - 1))  # 1 where beat t is joined to beat t + 1
-        unlinked = torch.neg(link, out=self.buf("unlinked", L - 1)).add_(1.0)
+        unlinked = torch.eq(link, 0.0, out=self.buf("unlinked", L - 1))  # 1 − link in one pass
 
         offset = self.buf("offset", L)
         offset[0].zero_()
@@ -113,7 +113,7 @@ class _Chains:
         torch.mul(upper[:L], at_upper[:L], out=ahead[:, 2]).addcmul_(lower[:L], at_lower[:L])
         ahead[:, 2].sub_(offset).mul_(box)
         ahead[:, 3].copy_(box)
-        no_box = torch.mul(box[1:], link, out=self.buf("no_box", L - 1)).neg_().add_(link)
+        no_box = torch.addcmul(link, box[1:], link, value=-1.0, out=self.buf("no_box", L - 1))
         for t in range(1, L):
             ahead[t, :2].addcmul_(link[t - 1], ahead[t - 1, :2])
             ahead[t, 2:].addcmul_(no_box[t - 1], ahead[t - 1, 2:])
